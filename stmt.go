@@ -1,0 +1,105 @@
+package flypg
+
+import (
+	"context"
+	"database/sql/driver"
+)
+
+// stmt is a prepared statement. It wraps the wrapped driver's statement on
+// the local connection so that, in a replica region, a write can be sent to
+// the primary as its text and arguments instead.
+type stmt struct {
+	conn  *conn
+	query string
+	inner driver.Stmt
+
+	execer  driver.StmtExecContext
+	queryer driver.StmtQueryContext
+	checker driver.NamedValueChecker
+}
+
+var (
+	_ driver.Stmt              = (*stmt)(nil)
+	_ driver.StmtExecContext   = (*stmt)(nil)
+	_ driver.StmtQueryContext  = (*stmt)(nil)
+	_ driver.NamedValueChecker = (*stmt)(nil)
+)
+
+func newStmt(c *conn, query string, inner driver.Stmt) *stmt {
+	s := &stmt{conn: c, query: query, inner: inner}
+	s.execer, _ = inner.(driver.StmtExecContext)
+	s.queryer, _ = inner.(driver.StmtQueryContext)
+	s.checker, _ = inner.(driver.NamedValueChecker)
+	return s
+}
+
+func (s *stmt) Close() error  { return s.inner.Close() }
+func (s *stmt) NumInput() int { return s.inner.NumInput() }
+
+// Exec and Query are the pre-context API; database/sql only calls them for
+// drivers without the Context variants, which this wrapper always has.
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.ExecContext(context.Background(), valuesToNamed(args))
+}
+
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.QueryContext(context.Background(), valuesToNamed(args))
+}
+
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.execLocal(ctx, args)
+}
+
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.queryLocal(ctx, args)
+}
+
+func (s *stmt) execLocal(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if s.execer != nil {
+		return s.execer.ExecContext(ctx, args)
+	}
+	vals, err := namedToValues(args)
+	if err != nil {
+		return nil, err
+	}
+	return s.inner.Exec(vals) //nolint:staticcheck // fallback for drivers without StmtExecContext
+}
+
+func (s *stmt) queryLocal(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if s.queryer != nil {
+		return s.queryer.QueryContext(ctx, args)
+	}
+	vals, err := namedToValues(args)
+	if err != nil {
+		return nil, err
+	}
+	return s.inner.Query(vals) //nolint:staticcheck // fallback for drivers without StmtQueryContext
+}
+
+// CheckNamedValue defers to the statement, then to the connection, as
+// database/sql would with the wrapped driver alone.
+func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if s.checker != nil {
+		return s.checker.CheckNamedValue(nv)
+	}
+	return s.conn.CheckNamedValue(nv)
+}
+
+func valuesToNamed(args []driver.Value) []driver.NamedValue {
+	named := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return named
+}
+
+func namedToValues(args []driver.NamedValue) ([]driver.Value, error) {
+	vals := make([]driver.Value, len(args))
+	for i, a := range args {
+		if a.Name != "" {
+			return nil, errNamedArgs
+		}
+		vals[i] = a.Value
+	}
+	return vals, nil
+}
