@@ -33,6 +33,10 @@ type Config struct {
 	// RPCAddr is the write-link listen host:port. Default $FLYPG_RPC_ADDR,
 	// else ":7947" ("127.0.0.1:0" picks a free port).
 	RPCAddr string
+	// AdvertiseRPCAddr is the write-link address other nodes dial, when it
+	// differs from RPCAddr (NAT, a proxy). Default $FLYPG_ADVERTISE_RPC_ADDR,
+	// else the bound RPCAddr.
+	AdvertiseRPCAddr string
 	// Join lists peers' gossip addresses. Default $FLYPG_JOIN (comma
 	// separated), else the DNS name <FLY_APP_NAME>.internal when
 	// FLY_APP_NAME is set.
@@ -49,6 +53,11 @@ type Config struct {
 	RPCTimeout time.Duration
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+	// GossipProfile tunes membership timings: "wan" (default; memberlist's
+	// WAN config, for regions on different continents), "lan", or "local"
+	// (fast failure detection for tests on one machine). Default
+	// $FLYPG_GOSSIP_PROFILE, else "wan".
+	GossipProfile string
 }
 
 const (
@@ -128,10 +137,16 @@ func (c Config) withDefaults() Config {
 	if c.RPCAddr == "" {
 		c.RPCAddr = envOr("FLYPG_RPC_ADDR", defaultRPCAddr)
 	}
+	if c.AdvertiseRPCAddr == "" {
+		c.AdvertiseRPCAddr = os.Getenv("FLYPG_ADVERTISE_RPC_ADDR")
+	}
 	if len(c.Secret) == 0 {
 		if s := os.Getenv("FLYPG_SECRET"); s != "" {
 			c.Secret = []byte(s)
 		}
+	}
+	if c.GossipProfile == "" {
+		c.GossipProfile = envOr("FLYPG_GOSSIP_PROFILE", "wan")
 	}
 	if c.AwaitTimeout <= 0 {
 		c.AwaitTimeout = defaultAwaitTimeout

@@ -3,6 +3,10 @@ package flypg
 import (
 	"context"
 	"database/sql/driver"
+
+	"github.com/flypg/flypg/internal/wire"
+	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/router"
 )
 
 // conn wraps one connection of the wrapped driver to the local database. In
@@ -11,6 +15,11 @@ import (
 type conn struct {
 	node  *Node
 	inner driver.Conn
+
+	// At most one transaction is open on a connection (database/sql
+	// guarantees it): a local one, or a remote one on the primary.
+	localTx  bool
+	remoteTx *remoteTx
 
 	// The wrapped connection's optional interfaces, asserted once.
 	beginTx   driver.ConnBeginTx
@@ -59,6 +68,19 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if c.remoteTx != nil {
+		return newRemoteStmt(c, query), nil
+	}
+	if c.routing(ctx) {
+		switch cls := c.node.classify(query); cls {
+		case router.Write:
+			// Forwarded as text and arguments at execution; preparing it on
+			// the replica would only cost a round trip.
+			return newRemoteStmt(c, query), nil
+		case router.TxControl, router.Listen:
+			return nil, refuse(cls, query)
+		}
+	}
 	return c.prepareLocal(ctx, query)
 }
 
@@ -78,14 +100,29 @@ func (c *conn) prepareLocal(ctx context.Context, query string) (driver.Stmt, err
 	return newStmt(c, query, inner), nil
 }
 
+// Close closes the local connection. A remote transaction still open (the
+// app lost the *sql.Tx) is rolled back by the primary-region node when it
+// idles out; the link stays up for the node's other connections.
 func (c *conn) Close() error { return c.inner.Close() }
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
+// BeginTx opens a read-only transaction on the local database, and in a
+// replica region a read-write one on the primary: a remote transaction,
+// whose BEGIN travels with its first statement.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.beginLocal(ctx, opts)
+	if !opts.ReadOnly && c.routing(ctx) {
+		c.remoteTx = newRemoteTx(ctx, c, opts)
+		return c.remoteTx, nil
+	}
+	inner, err := c.beginLocal(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.localTx = true
+	return &localTx{conn: c, inner: inner}, nil
 }
 
 func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -100,8 +137,72 @@ func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	return c.inner.Begin() //nolint:staticcheck // fallback for drivers without ConnBeginTx
 }
 
+// routing reports whether statements outside a transaction are routed:
+// only in a replica region whose local database really is a standby, and
+// not inside a local (read-only) transaction.
+func (c *conn) routing(ctx context.Context) bool {
+	return c.node.role == roleReplica && !c.localTx && !c.node.localIsPrimary(ctx)
+}
+
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.remoteTx != nil {
+		return c.remoteTx.exec(ctx, query, args)
+	}
+	if !c.routing(ctx) {
+		return c.execLocal(ctx, query, args)
+	}
+	switch cls := c.node.classify(query); cls {
+	case router.Write:
+		return c.forwardExec(ctx, query, args)
+	case router.Unsure:
+		c.node.counters.local.Add(1)
+		res, err := c.execLocal(ctx, query, args)
+		if c.node.readOnlyRefusal(err) {
+			c.node.counters.retried.Add(1)
+			return c.forwardExec(ctx, query, args)
+		}
+		return res, err
+	case router.TxControl, router.Listen:
+		return nil, refuse(cls, query)
+	}
+	c.node.counters.local.Add(1)
 	return c.execLocal(ctx, query, args)
+}
+
+// forwardExec runs an autocommit write on the primary and awaits its
+// replay.
+func (c *conn) forwardExec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := c.forward(ctx, query, args, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.node.await(ctx, lsn.LSN(res.LSN)); err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(res.RowsAffected), nil
+}
+
+// forwardQuery runs an autocommit write that returns rows (RETURNING) on
+// the primary; the rows are handed over once the replica has replayed it.
+func (c *conn) forwardQuery(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	res, err := c.forward(ctx, query, args, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.node.await(ctx, lsn.LSN(res.LSN)); err != nil {
+		return nil, err
+	}
+	return newRemoteRows(res), nil
+}
+
+func (c *conn) forward(ctx context.Context, query string, args []driver.NamedValue, rows bool) (*wire.Result, error) {
+	wargs, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	c.node.counters.forwarded.Add(1)
+	_, res, err := c.node.forward(ctx, "", &wire.Statement{Query: query, Args: wargs, Rows: rows})
+	return res, err
 }
 
 func (c *conn) execLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -112,6 +213,27 @@ func (c *conn) execLocal(ctx context.Context, query string, args []driver.NamedV
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.remoteTx != nil {
+		return c.remoteTx.query(ctx, query, args)
+	}
+	if !c.routing(ctx) {
+		return c.queryLocal(ctx, query, args)
+	}
+	switch cls := c.node.classify(query); cls {
+	case router.Write:
+		return c.forwardQuery(ctx, query, args)
+	case router.Unsure:
+		c.node.counters.local.Add(1)
+		rows, err := c.queryLocal(ctx, query, args)
+		if c.node.readOnlyRefusal(err) {
+			c.node.counters.retried.Add(1)
+			return c.forwardQuery(ctx, query, args)
+		}
+		return rows, err
+	case router.TxControl, router.Listen:
+		return nil, refuse(cls, query)
+	}
+	c.node.counters.local.Add(1)
 	return c.queryLocal(ctx, query, args)
 }
 
@@ -137,6 +259,11 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 func (c *conn) ResetSession(ctx context.Context) error {
+	if c.remoteTx != nil {
+		// database/sql returned the connection with the remote transaction
+		// still open: it cannot be reused safely.
+		return driver.ErrBadConn
+	}
 	if c.resetter == nil {
 		return nil
 	}

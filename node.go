@@ -6,16 +6,36 @@ import (
 	"database/sql/driver"
 	"errors"
 	"sync"
+	"sync/atomic"
+
+	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/router"
+	"github.com/flypg/flypg/transport"
 )
+
+// classifierCacheSize bounds the per-node cache of statement classes. ORMs
+// issue a few hundred distinct statements; the cache holds them all.
+const classifierCacheSize = 4096
 
 // Node is one running instance of the app: its configuration, its local
 // database and (outside dev mode) its place in the cluster.
 type Node struct {
-	cfg     Config
-	role    role
-	backend backend
-	local   driver.Connector // the local database, as the wrapped driver sees it
-	conns   *connector
+	cfg        Config
+	role       role
+	backend    backend
+	local      driver.Connector // the local database, as the wrapped driver sees it
+	conns      *connector
+	dbOnce     sync.Once
+	db         *sql.DB // the local database without routing; see localDB
+	server     *server
+	counters   counters
+	classifier *router.Classifier
+
+	// Outside dev mode:
+	transport    *transport.Transport
+	tracker      *lsn.Tracker
+	primaryState atomic.Pointer[primaryState]
+	checking     atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -29,13 +49,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DSN == "" {
 		return nil, errors.New("flypg: no local database: set Config.DSN or DATABASE_URL")
 	}
-	n := &Node{cfg: cfg, role: cfg.role(), backend: pgxBackend{}}
+	n := &Node{cfg: cfg, role: cfg.role(), backend: pgxBackend{}, classifier: router.NewClassifier(classifierCacheSize)}
 	local, err := n.backend.connector(cfg.DSN)
 	if err != nil {
 		return nil, err
 	}
 	n.local = local
 	n.conns = &connector{node: n, inner: local, driver: &Driver{}}
+	n.server = newServer(n)
 	if n.role != roleDev {
 		if err := n.startCluster(ctx); err != nil {
 			return nil, err
@@ -63,6 +84,14 @@ func (n *Node) connectorFor(dsn string, d *Driver) (driver.Connector, error) {
 		return nil, err
 	}
 	return &connector{node: n, inner: local, driver: d}, nil
+}
+
+// localDB is the local database through the wrapped driver, without
+// routing: it serves forwarded work and procedures. Opened on first use, so
+// a node that never serves (dev mode) runs no database/sql goroutines.
+func (n *Node) localDB() *sql.DB {
+	n.dbOnce.Do(func() { n.db = sql.OpenDB(n.local) })
+	return n.db
 }
 
 // Region is the node's region.

@@ -3,11 +3,15 @@ package flypg
 import (
 	"context"
 	"database/sql/driver"
+
+	"github.com/flypg/flypg/router"
 )
 
 // stmt is a prepared statement. It wraps the wrapped driver's statement on
 // the local connection so that, in a replica region, a write can be sent to
-// the primary as its text and arguments instead.
+// the primary as its text and arguments instead. A statement that will only
+// ever be forwarded (a write, or any statement in a remote transaction) is
+// not prepared locally at all: inner is nil.
 type stmt struct {
 	conn  *conn
 	query string
@@ -33,8 +37,24 @@ func newStmt(c *conn, query string, inner driver.Stmt) *stmt {
 	return s
 }
 
-func (s *stmt) Close() error  { return s.inner.Close() }
-func (s *stmt) NumInput() int { return s.inner.NumInput() }
+// newRemoteStmt is a statement that runs on the primary.
+func newRemoteStmt(c *conn, query string) *stmt { return &stmt{conn: c, query: query} }
+
+func (s *stmt) Close() error {
+	if s.inner == nil {
+		return nil
+	}
+	return s.inner.Close()
+}
+
+// NumInput is -1 (unknown: database/sql does not check the argument count)
+// for a statement that was not prepared locally; the primary checks it.
+func (s *stmt) NumInput() int {
+	if s.inner == nil {
+		return -1
+	}
+	return s.inner.NumInput()
+}
 
 // Exec and Query are the pre-context API; database/sql only calls them for
 // drivers without the Context variants, which this wrapper always has.
@@ -47,10 +67,40 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	c := s.conn
+	switch {
+	case c.remoteTx != nil:
+		return c.remoteTx.exec(ctx, s.query, args)
+	case s.inner == nil:
+		return c.forwardExec(ctx, s.query, args)
+	case c.routing(ctx) && c.node.classify(s.query) == router.Unsure:
+		c.node.counters.local.Add(1)
+		res, err := s.execLocal(ctx, args)
+		if c.node.readOnlyRefusal(err) {
+			c.node.counters.retried.Add(1)
+			return c.forwardExec(ctx, s.query, args)
+		}
+		return res, err
+	}
 	return s.execLocal(ctx, args)
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	c := s.conn
+	switch {
+	case c.remoteTx != nil:
+		return c.remoteTx.query(ctx, s.query, args)
+	case s.inner == nil:
+		return c.forwardQuery(ctx, s.query, args)
+	case c.routing(ctx) && c.node.classify(s.query) == router.Unsure:
+		c.node.counters.local.Add(1)
+		rows, err := s.queryLocal(ctx, args)
+		if c.node.readOnlyRefusal(err) {
+			c.node.counters.retried.Add(1)
+			return c.forwardQuery(ctx, s.query, args)
+		}
+		return rows, err
+	}
 	return s.queryLocal(ctx, args)
 }
 
@@ -79,6 +129,9 @@ func (s *stmt) queryLocal(ctx context.Context, args []driver.NamedValue) (driver
 // CheckNamedValue defers to the statement, then to the connection, as
 // database/sql would with the wrapped driver alone.
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if s.inner == nil {
+		return s.conn.CheckNamedValue(nv)
+	}
 	if s.checker != nil {
 		return s.checker.CheckNamedValue(nv)
 	}

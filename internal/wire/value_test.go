@@ -1,0 +1,153 @@
+package wire
+
+import (
+	"database/sql"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+type status string
+
+func roundTrip(t *testing.T, v Value) Value {
+	t.Helper()
+	b, err := msgpack.Marshal(v)
+	require.NoError(t, err)
+	var out Value
+	require.NoError(t, msgpack.Unmarshal(b, &out))
+	return out
+}
+
+func TestRoundTrip(t *testing.T) {
+	zone := time.FixedZone("AEST", 10*3600)
+	when := time.Date(2024, 2, 29, 13, 14, 15, 123456789, zone)
+	s := "ptr"
+	cases := []struct {
+		name string
+		in   any
+		want any
+	}{
+		{"nil", nil, nil},
+		{"bool", true, true},
+		{"int64", int64(math.MinInt64), int64(math.MinInt64)},
+		{"int", 42, int64(42)},
+		{"int16", int16(-7), int64(-7)},
+		{"uint64", uint64(math.MaxUint64), uint64(math.MaxUint64)},
+		{"float64", 1.25, 1.25},
+		{"float32", float32(1.1), float32(1.1)},
+		{"nan", math.Inf(-1), math.Inf(-1)},
+		{"string", "héllo", "héllo"},
+		{"named string", status("done"), "done"},
+		{"bytes", []byte{0, 1, 2}, []byte{0, 1, 2}},
+		{"empty bytes", []byte{}, []byte{}},
+		{"nil bytes", []byte(nil), nil},
+		{"time zone", when, when},
+		{"time utc", when.UTC(), when.UTC()},
+		{"time local", when.Local(), when.Local()},
+		{"pointer", &s, "ptr"},
+		{"nil pointer", (*string)(nil), nil},
+		{"valuer", sql.NullString{String: "v", Valid: true}, "v"},
+		{"null valuer", sql.NullInt64{}, nil},
+		{"nil valuer pointer", (*sql.NullString)(nil), nil},
+		{"int64 slice", []int64{1, 2, 3}, []int64{1, 2, 3}},
+		{"int slice", []int{1, 2}, []int64{1, 2}},
+		{"string slice", []string{"a", ""}, []string{"a", ""}},
+		{"empty slice", []string{}, []string{}},
+		{"bytes slice", [][]byte{{1}, {}}, [][]byte{{1}, {}}},
+		{"time slice", []time.Time{when.UTC()}, []time.Time{when.UTC()}},
+		{"bool slice", []bool{true, false}, []bool{true, false}},
+		{"float slice", []float64{0.5}, []float64{0.5}},
+		{"uuid array", [16]byte{1, 2}, []byte{1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := FromGo(tc.in)
+			require.NoError(t, err)
+			got, err := roundTrip(t, v).Go()
+			require.NoError(t, err)
+			if want, ok := tc.want.(time.Time); ok {
+				g, ok := got.(time.Time)
+				require.True(t, ok, "%T", got)
+				assert.True(t, want.Equal(g), "%v != %v", want, g)
+				wn, wo := want.Zone()
+				gn, gover := g.Zone()
+				assert.Equal(t, wn, gn)
+				assert.Equal(t, wo, gover)
+				assert.Equal(t, want.Location().String(), g.Location().String())
+				return
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	for _, in := range []any{
+		struct{ A int }{1},
+		map[string]int{"a": 1},
+		[]any{1, "a"},
+		[][]int64{{1}},
+		[]*string{nil},
+		make(chan int),
+		[2]int{1, 2},
+	} {
+		_, err := FromGo(in)
+		require.Error(t, err, "%T", in)
+		assert.True(t, errors.Is(err, ErrUnsupported), "%T: %v", in, err)
+	}
+	_, err := FromGo(struct{ A int }{1})
+	assert.Contains(t, err.Error(), "struct { A int }", "the error names the Go type")
+}
+
+func TestDecodeRejectsMalformed(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"not an array":   {0xa1, 'x'},
+		"unknown kind":   {0x92, 0x7f, 0x01},
+		"wrong arity":    {0x93, uint8(KindInt64), 1, 2},
+		"bad nanos":      {0x95, uint8(KindTime), 0, 0xce, 0x7f, 0xff, 0xff, 0xff, 0, 0xa0},
+		"truncated":      {0x92, uint8(KindString)},
+		"nested slice":   {0x93, uint8(KindSlice), uint8(KindSlice), 0x91, 0x93, uint8(KindSlice), uint8(KindInt64), 0x90},
+		"mixed elements": {0x93, uint8(KindSlice), uint8(KindInt64), 0x92, 0x92, uint8(KindInt64), 1, 0x92, uint8(KindString), 0xa0},
+	} {
+		var v Value
+		assert.Error(t, msgpack.Unmarshal(b, &v), name)
+	}
+}
+
+func FuzzValueDecode(f *testing.F) {
+	for _, in := range []any{nil, int64(1), "s", []byte{1}, time.Now(), []int64{1, 2}, [][]byte{{1}}, 1.5, uint64(3)} {
+		v, err := FromGo(in)
+		require.NoError(f, err)
+		b, err := msgpack.Marshal(v)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v Value
+		if err := msgpack.Unmarshal(b, &v); err != nil {
+			return
+		}
+		// Whatever decodes must convert and re-encode without panicking.
+		if _, err := v.Go(); err != nil {
+			return
+		}
+		if _, err := msgpack.Marshal(v); err != nil {
+			t.Fatalf("decoded value does not re-encode: %v", err)
+		}
+	})
+}
+
+func FuzzResultDecode(f *testing.F) {
+	b, err := Marshal(&Result{RowsAffected: 1, Columns: []Column{{Name: "a"}}, Rows: [][]Value{{{Kind: KindInt64, I: 1}}}, LSN: 5})
+	require.NoError(f, err)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r Result
+		_ = Unmarshal(b, &r)
+	})
+}

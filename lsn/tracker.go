@@ -1,0 +1,456 @@
+package lsn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultApplicationName   = "flypg-lsn-tracker"
+	DefaultMinPollInterval   = 100 * time.Microsecond
+	DefaultMaxPollInterval   = 20 * time.Millisecond
+	DefaultWaitFunctionAfter = 8 * time.Millisecond
+	DefaultMaxReconnectDelay = time.Second
+)
+
+// WaitFunction is the signature of the server-side wait function that
+// package migrate installs. The tracker looks it up once per connection and
+// falls back to client-side polling when it is absent.
+const WaitFunction = "flypg.wait_for_lsn(pg_lsn,integer)"
+
+const (
+	// backoffDivisor sets the client-side poll interval to the age of the
+	// smallest pending target divided by this: a waiter that has waited d
+	// loses at most d/8 (plus a round trip) to polling granularity.
+	backoffDivisor = 8
+	// waitCallCap bounds one wait-function call, so a call for a target that
+	// no longer matters, or a promotion, is noticed within this time even if
+	// no cancel request gets through.
+	waitCallCap = 50 * time.Millisecond
+	// firstReconnectDelay starts the backoff after a failed connection
+	// attempt or query; it doubles up to Config.MaxReconnectDelay.
+	firstReconnectDelay = 5 * time.Millisecond
+	connectTimeout      = 10 * time.Second
+	// queryTimeout is a last resort against a replica that stops answering
+	// without closing the socket: the connection is dropped and reopened.
+	queryTimeout = waitCallCap + 10*time.Second
+)
+
+const (
+	probeSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery(), to_regprocedure('" + WaitFunction + "') IS NOT NULL, " +
+		"current_setting('wal_block_size')::bigint, pg_size_bytes(current_setting('wal_segment_size'))"
+	pollSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery()"
+	waitSQL = "SELECT flypg.wait_for_lsn($1::pg_lsn, $2)::text, pg_is_in_recovery()"
+)
+
+// ErrClosed is returned by Wait and InRecovery once Close has been called,
+// including to Waits that were blocked when it was.
+var ErrClosed = errors.New("lsn: tracker closed")
+
+// Config configures a Tracker. Zero fields take the documented defaults.
+type Config struct {
+	// DSN is the local database (URL or key=value string, as pgx accepts).
+	// Required. The tracker opens one dedicated connection to it.
+	DSN string
+	// ApplicationName is set on the tracker's connection so that it can be
+	// told apart in pg_stat_activity. Default "flypg-lsn-tracker".
+	ApplicationName string
+	// MinPollInterval is the shortest pause between client-side polls, used
+	// while the smallest pending target is young. Default 100 µs.
+	MinPollInterval time.Duration
+	// MaxPollInterval caps the pause between client-side polls while replay
+	// does not reach the smallest pending target. Default 20 ms.
+	MaxPollInterval time.Duration
+	// WaitFunctionAfter is how long the smallest pending target must have
+	// waited before the tracker switches from client-side polls to the
+	// server-side wait function (when installed). PostgreSQL sleeps in whole
+	// milliseconds, so the function is coarser than client polls for short
+	// waits and cheaper for long ones; the default 8 ms is where the
+	// client-side interval reaches 1 ms. Negative: never use the function.
+	WaitFunctionAfter time.Duration
+	// MaxReconnectDelay caps the backoff between attempts to reopen the
+	// connection (and between retries of failed polls). Default 1 s.
+	MaxReconnectDelay time.Duration
+	// Logger receives connection losses and mode changes. Default: discard.
+	Logger *slog.Logger
+	// PollHook, if set, is called just before each replay query (poll or
+	// wait-function call), and the function it returns just after the query
+	// ends. It lets tests observe the poller; it must be fast and must not
+	// call the Tracker.
+	PollHook func() (done func())
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DSN == "" {
+		return c, errors.New("lsn: Config.DSN is required")
+	}
+	if c.ApplicationName == "" {
+		c.ApplicationName = DefaultApplicationName
+	}
+	if c.MinPollInterval == 0 {
+		c.MinPollInterval = DefaultMinPollInterval
+	}
+	if c.MaxPollInterval == 0 {
+		c.MaxPollInterval = DefaultMaxPollInterval
+	}
+	if c.WaitFunctionAfter == 0 {
+		c.WaitFunctionAfter = DefaultWaitFunctionAfter
+	}
+	if c.MaxReconnectDelay == 0 {
+		c.MaxReconnectDelay = DefaultMaxReconnectDelay
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MinPollInterval < 0 || c.MaxPollInterval < c.MinPollInterval {
+		return c, fmt.Errorf("lsn: poll intervals must satisfy 0 < MinPollInterval (%v) <= MaxPollInterval (%v)",
+			c.MinPollInterval, c.MaxPollInterval)
+	}
+	if c.MaxReconnectDelay < 0 {
+		return c, fmt.Errorf("lsn: negative MaxReconnectDelay %v", c.MaxReconnectDelay)
+	}
+	return c, nil
+}
+
+// WaitError is returned by Wait when its context ends before the local
+// replica has replayed the target. errors.Is(err, context.DeadlineExceeded)
+// and errors.Is(err, context.Canceled) see through it.
+type WaitError struct {
+	Target   LSN           // the LSN waited for
+	Replayed LSN           // the last replay position the tracker observed
+	Waited   time.Duration // how long Wait blocked
+	Err      error         // the context's error
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("lsn: replica did not replay %s within %v (last seen at %s): %v",
+		e.Target, e.Waited.Round(time.Microsecond), e.Replayed, e.Err)
+}
+
+func (e *WaitError) Unwrap() error { return e.Err }
+
+type recoveryState uint8
+
+const (
+	recoveryUnknown recoveryState = iota // not connected yet
+	recoveryYes                          // a standby: waits poll
+	recoveryNo                           // a primary: waits return at once
+)
+
+// inflightCall is a wait-function call in progress, so that a waiter that
+// makes it pointless (a smaller target, or none left) can cancel it.
+type inflightCall struct {
+	target    LSN
+	pg        *pgconn.PgConn
+	cancelled bool
+}
+
+// Tracker blocks callers until the local database has replayed a given LSN.
+// It is safe for concurrent use. See the package documentation for the
+// polling design.
+type Tracker struct {
+	cfg   Config
+	pgcfg *pgx.ConnConfig
+	log   *slog.Logger
+
+	ctx    context.Context // ends at Close; bounds every query and sleep
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the poller and cancel-request goroutines
+
+	mu       sync.Mutex
+	closed   bool
+	waiters  waiterHeap
+	polling  bool // a poller goroutine is running
+	recovery recoveryState
+	inflight *inflightCall
+
+	// kick wakes a sleeping poller when the smallest target changes.
+	kick     chan struct{}
+	replayed atomic.Uint64
+	// walBlock and walSegment are the server's WAL page and segment sizes,
+	// read by the first probe (zero before), for recordEnd.
+	walBlock, walSegment atomic.Uint64
+
+	// connMu guards the dedicated connection: the poller holds it for each
+	// query, InRecovery for its first connection.
+	connMu        sync.Mutex
+	conn          *pgx.Conn
+	waitFn        bool // conn found the wait function
+	everConnected bool
+	failing       bool // the last connection attempt failed (log once per outage)
+
+	stats counters
+}
+
+// NewTracker validates cfg and returns a tracker. It does no I/O: the
+// connection is opened by the first Wait or InRecovery that needs it.
+func NewTracker(cfg Config) (*Tracker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pgcfg, err := pgx.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("lsn: parse DSN: %w", err)
+	}
+	pgcfg.RuntimeParams["application_name"] = cfg.ApplicationName
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Tracker{
+		cfg:    cfg,
+		pgcfg:  pgcfg,
+		log:    cfg.Logger,
+		ctx:    ctx,
+		cancel: cancel,
+		kick:   make(chan struct{}, 1),
+	}, nil
+}
+
+// Replayed returns the last replay position observed on the local database
+// (zero before the first observation). It does no I/O.
+func (t *Tracker) Replayed() LSN { return LSN(t.replayed.Load()) }
+
+// Wait blocks until the local database has replayed target, and returns nil.
+// (A target just past a WAL page header counts as reached at the page
+// boundary; see the package documentation.)
+// It returns nil at once when target is at or below Replayed() — replay
+// never moves backwards while a server runs, so an old observation proves
+// the data is visible — or when the local database is not in recovery (a
+// primary has nothing to wait for). When ctx ends first it returns a
+// *WaitError; after Close, ErrClosed.
+func (t *Tracker) Wait(ctx context.Context, target LSN) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.stats.waits.Add(1)
+	// Registering and checking under the same mutex that the poller holds
+	// while it publishes an observation and wakes waiters means an
+	// observation is either seen here or wakes this waiter: no lost wake-up.
+	if t.recovery == recoveryNo || t.recordEnd(target) <= t.Replayed() {
+		t.mu.Unlock()
+		t.stats.immediate.Add(1)
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		t.mu.Unlock()
+		t.stats.timeouts.Add(1)
+		return &WaitError{Target: target, Replayed: t.Replayed(), Err: err}
+	}
+	w := &waiter{target: target, since: time.Now(), done: make(chan struct{})}
+	prev := t.waiters.min()
+	t.waiters.push(w)
+	if prev == nil || target < prev.target {
+		t.minChangedLocked()
+	}
+	if !t.polling {
+		t.polling = true
+		t.wg.Add(1)
+		go t.run()
+	}
+	t.mu.Unlock()
+
+	select {
+	case <-w.done:
+		if !w.observed.IsZero() {
+			t.stats.wakeDelay.record(time.Since(w.observed))
+		}
+		return w.err
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+	if w.index < 0 {
+		// Woken while giving up: the data is visible, so report success.
+		t.mu.Unlock()
+		return w.err
+	}
+	wasMin := t.waiters.min() == w
+	t.waiters.remove(w.index)
+	if wasMin {
+		t.minChangedLocked()
+	}
+	t.mu.Unlock()
+	t.stats.timeouts.Add(1)
+	return &WaitError{Target: target, Replayed: t.Replayed(), Waited: time.Since(w.since), Err: ctx.Err()}
+}
+
+// minChangedLocked tells the poller that the smallest pending target
+// changed: a sleeping poller re-plans at once, and a wait-function call for
+// a target larger than every pending one (or with none pending) is
+// cancelled rather than left to run to its cap.
+func (t *Tracker) minChangedLocked() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+	c := t.inflight
+	if c == nil || c.cancelled {
+		return
+	}
+	if m := t.waiters.min(); m != nil && m.target >= c.target {
+		return
+	}
+	c.cancelled = true
+	// A cancel request opens its own connection to the server, so it must not
+	// block the waiter that triggered it. pgx's context-driven cancellation
+	// would also do this but then stalls the connection for 100 ms to dodge a
+	// race that costs us only one retried poll.
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		ctx, cancel := context.WithTimeout(t.ctx, time.Second)
+		defer cancel()
+		_ = c.pg.CancelRequest(ctx)
+	}()
+}
+
+// observe publishes a replay observation and wakes the waiters it satisfies.
+// fresh marks the first observation on a new connection, which may be lower
+// than the last: a replica that crashed can come back with less replayed.
+func (t *Tracker) observe(replayed LSN, inRecovery, fresh bool, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !inRecovery {
+		if t.recovery != recoveryNo {
+			t.log.Info("lsn: local database is not in recovery; waits return at once")
+		}
+		t.recovery = recoveryNo
+		for t.waiters.min() != nil {
+			t.releaseLocked(t.waiters.pop(), nil, at)
+		}
+		return
+	}
+	t.recovery = recoveryYes
+	if fresh || replayed > t.Replayed() {
+		t.replayed.Store(uint64(replayed))
+	}
+	for w := t.waiters.min(); w != nil && t.recordEnd(w.target) <= replayed; w = t.waiters.min() {
+		t.releaseLocked(t.waiters.pop(), nil, at)
+	}
+}
+
+// Sizes of the WAL page headers on 64-bit platforms (SizeOfXLogShortPHD and
+// SizeOfXLogLongPHD, MAXALIGNed), unchanged since PostgreSQL 9.3.
+const (
+	shortPageHeader = 24
+	longPageHeader  = 40
+)
+
+// recordEnd maps a target to the replay position that proves it reached.
+// pg_current_wal_insert_lsn() after a commit whose record ends exactly at a
+// WAL page boundary P reports P plus the next page's header, a position no
+// record can end at, while replay reports P until some later record arrives
+// — on a quiet primary, up to 15 s later. Nothing lies between P and the end
+// of the header, so P is the position to wait for.
+func (t *Tracker) recordEnd(target LSN) LSN {
+	return recordEnd(target, t.walBlock.Load(), t.walSegment.Load())
+}
+
+func recordEnd(target LSN, block, segment uint64) LSN {
+	if block == 0 || segment == 0 {
+		return target // not connected yet: nothing to compare against anyway
+	}
+	switch off := uint64(target) % block; {
+	case off == shortPageHeader:
+		return target - shortPageHeader
+	case off == longPageHeader && uint64(target)%segment == longPageHeader:
+		return target - longPageHeader // the first page of a segment has the long header
+	}
+	return target
+}
+
+func (t *Tracker) releaseLocked(w *waiter, err error, observed time.Time) {
+	w.err, w.observed = err, observed
+	close(w.done)
+}
+
+// InRecovery reports whether the local database is a standby. The answer is
+// cached: it is read when the connection opens (connecting if needed) and
+// refreshed by every poll, so after the first call it costs no I/O.
+func (t *Tracker) InRecovery(ctx context.Context) (bool, error) {
+	t.mu.Lock()
+	closed, rec := t.closed, t.recovery
+	t.mu.Unlock()
+	if closed {
+		return false, ErrClosed
+	}
+	if rec != recoveryUnknown {
+		return rec == recoveryYes, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(t.ctx, cancel)()
+	t.connMu.Lock()
+	defer t.connMu.Unlock()
+	if t.conn == nil {
+		if err := t.connectLocked(ctx); err != nil {
+			return false, err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.recovery == recoveryYes, nil
+}
+
+// Stats returns a snapshot of the tracker's counters.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	n := len(t.waiters)
+	t.mu.Unlock()
+	q := t.stats.wakeDelay.quantiles(0.50, 0.99)
+	return Stats{
+		Waits:             t.stats.waits.Load(),
+		Immediate:         t.stats.immediate.Load(),
+		Timeouts:          t.stats.timeouts.Load(),
+		Polls:             t.stats.polls.Load(),
+		WaitCalls:         t.stats.waitCalls.Load(),
+		PollErrors:        t.stats.pollErrors.Load(),
+		Reconnects:        t.stats.reconnects.Load(),
+		Waiters:           n,
+		UsingWaitFunction: t.stats.usingWaitFunction.Load(),
+		WakeDelayP50:      q[0],
+		WakeDelayP99:      q[1],
+	}
+}
+
+// Close wakes every blocked Wait with ErrClosed, stops the poller and closes
+// the connection. It waits for the tracker's goroutines to end. Calling it
+// again does nothing.
+func (t *Tracker) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	now := time.Time{}
+	for t.waiters.min() != nil {
+		t.releaseLocked(t.waiters.pop(), ErrClosed, now)
+	}
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+
+	t.connMu.Lock()
+	defer t.connMu.Unlock()
+	if t.conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := t.conn.Close(ctx)
+	t.conn = nil
+	if err != nil {
+		return fmt.Errorf("lsn: close connection: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,506 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Transport is one node's membership and links. Its methods are safe for
+// concurrent use.
+type Transport struct {
+	cfg     Config
+	prof    profile
+	log     *slog.Logger
+	handler Handler
+	name    string
+	linkKey []byte
+
+	ml         *memberlist.Memberlist
+	mem        *membership
+	ln         net.Listener
+	gossipAddr string
+	rpcAddr    string // as advertised
+
+	// ctx ends when the Transport closes; background work and dials hang
+	// off it. Inbound requests do not: they are drained, not cut.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closing chan struct{} // closed when Close begins, before the drain
+	wg      sync.WaitGroup
+
+	handshakes chan struct{} // semaphore: connections in the handshake
+	serving    gate          // inbound requests running
+	calling    gate          // outbound calls in flight
+	connIDs    atomic.Uint64
+	local      *ServerConn // the connection a node's calls to itself use
+
+	mlMu sync.RWMutex // SetPrimary (R) vs Close tearing memberlist down (W)
+
+	mu      sync.Mutex
+	closed  bool
+	peers   map[string]*peer
+	inbound map[*ServerConn]struct{}
+	links   map[*clientLink]struct{}
+	raw     map[net.Conn]struct{} // inbound connections still in the handshake
+}
+
+// Start binds the gossip and link listeners, joins the cluster in the
+// background and serves h. ctx bounds start-up only; the Transport lives
+// until Close.
+func Start(ctx context.Context, cfg Config, h Handler) (*Transport, error) {
+	cfg, prof, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("transport: nil Handler")
+	}
+	t := &Transport{
+		cfg: cfg, prof: prof, log: cfg.Logger, handler: h, name: cfg.NodeName,
+		linkKey:    deriveKey(cfg.Secret, cfg.Label, "link"),
+		handshakes: make(chan struct{}, maxHandshakes),
+		peers:      make(map[string]*peer),
+		inbound:    make(map[*ServerConn]struct{}),
+		links:      make(map[*clientLink]struct{}),
+		raw:        make(map[net.Conn]struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.closing = make(chan struct{})
+	t.local = t.newServerConn(t.name, nil, nil)
+
+	var lc net.ListenConfig
+	if t.ln, err = lc.Listen(ctx, "tcp", cfg.RPCAddr); err != nil {
+		t.cancel()
+		return nil, fmt.Errorf("transport: listen on %s: %w", cfg.RPCAddr, err)
+	}
+	nt, err := newNetTransport(cfg.GossipAddr, memberlistLogger(t.log))
+	if err != nil {
+		t.cancel()
+		_ = t.ln.Close()
+		return nil, fmt.Errorf("transport: gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	ip, port, err := nt.FinalAdvertiseAddr("", 0)
+	if err != nil {
+		t.cancel()
+		_ = t.ln.Close()
+		_ = nt.Shutdown()
+		return nil, fmt.Errorf("transport: gossip advertise address: %w", err)
+	}
+	if ip.IsUnspecified() {
+		// memberlist replaces only 0.0.0.0 by a private address; "::" would
+		// be advertised as is, and nobody can reach that.
+		t.cancel()
+		_ = t.ln.Close()
+		_ = nt.Shutdown()
+		return nil, fmt.Errorf("transport: gossip address %s: bind a specific IPv6 address (on Fly.io, fly-local-6pn), not ::", cfg.GossipAddr)
+	}
+	t.gossipAddr = net.JoinHostPort(ip.String(), strconv.Itoa(port))
+	t.rpcAddr = advertiseRPC(cfg.AdvertiseRPCAddr, t.ln.Addr(), ip)
+
+	meta := Meta{Region: cfg.Region, RPCAddr: t.rpcAddr, Version: ProtocolVersion}
+	if cfg.Primary != nil {
+		meta.Primary = cfg.Primary()
+	}
+	if t.mem, err = newMembership(t.name, meta, t.log, t.dropPeer); err != nil {
+		t.cancel()
+		_ = t.ln.Close()
+		_ = nt.Shutdown()
+		return nil, err
+	}
+	if t.ml, err = memberlist.Create(t.memberlistConfig(prof, nt)); err != nil {
+		t.cancel()
+		_ = t.ln.Close()
+		_ = nt.Shutdown()
+		return nil, fmt.Errorf("transport: memberlist: %w", err)
+	}
+
+	t.wg.Add(1)
+	go t.acceptLoop()
+	if len(cfg.Join) > 0 || cfg.JoinDNS != "" {
+		t.wg.Add(1)
+		go t.joinLoop()
+	}
+	if cfg.Primary != nil {
+		t.wg.Add(1)
+		go t.pollPrimary()
+	}
+	t.log.Info("transport: started", "node", t.name, "region", cfg.Region, "gossip", t.gossipAddr, "rpc", t.rpcAddr, "profile", cfg.Profile)
+	return t, nil
+}
+
+// advertiseRPC picks the link address to advertise: the configured one, else
+// the bound one, with an unspecified host replaced by the gossip IP.
+func advertiseRPC(configured string, bound net.Addr, gossipIP net.IP) string {
+	if configured != "" {
+		return configured
+	}
+	a := bound.(*net.TCPAddr)
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = gossipIP
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+}
+
+// Name is this node's name.
+func (t *Transport) Name() string { return t.name }
+
+// GossipAddr is the advertised gossip address, with the actual port.
+func (t *Transport) GossipAddr() string { return t.gossipAddr }
+
+// RPCAddr is the advertised link address, with the actual port.
+func (t *Transport) RPCAddr() string { return t.rpcAddr }
+
+// Members returns the live members, this node included.
+func (t *Transport) Members() []Member {
+	ms := t.mem.list()
+	for i := range ms {
+		if rtt := t.linkRTT(ms[i].Name); rtt > 0 {
+			ms[i].RTT = rtt
+		}
+	}
+	return ms
+}
+
+func (t *Transport) linkRTT(name string) time.Duration {
+	t.mu.Lock()
+	p := t.peers[name]
+	t.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	return p.rtt()
+}
+
+// SetPrimary sets the Primary flag this node advertises.
+func (t *Transport) SetPrimary(v bool) {
+	t.mlMu.RLock()
+	defer t.mlMu.RUnlock()
+	if t.isClosed() || !t.mem.setPrimary(v) {
+		return
+	}
+	t.log.Info("transport: advertising primary flag", "primary", v)
+	// UpdateNode waits until the change is broadcast; it gets an answer in
+	// a few gossip intervals unless we are cut off, when the periodic
+	// push-pull spreads it later anyway.
+	if err := t.ml.UpdateNode(t.prof.leave); err != nil {
+		t.log.Debug("transport: meta update not yet broadcast", "err", err)
+	}
+}
+
+func (t *Transport) pollPrimary() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.PrimaryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+			t.SetPrimary(t.cfg.Primary())
+		}
+	}
+}
+
+// joinLoop joins the cluster, retrying with backoff, and rejoins whenever
+// this node finds itself alone (after a partition, or when every peer it
+// knew restarted under new names).
+func (t *Transport) joinLoop() {
+	defer t.wg.Done()
+	failures := 0
+	for {
+		wait := t.prof.rejoinCheck
+		if t.ml.NumMembers() <= 1 {
+			addrs := t.joinAddrs()
+			n := 0
+			var err error
+			if len(addrs) > 0 {
+				n, err = t.ml.Join(addrs)
+			}
+			if n > 0 {
+				failures = 0
+				t.log.Info("transport: joined the cluster", "via", addrs, "members", t.ml.NumMembers())
+			} else {
+				failures++
+				wait = t.backoff(failures)
+				t.log.Debug("transport: join failed; retrying", "addrs", addrs, "err", err, "retry_in", wait)
+			}
+		}
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// joinAddrs resolves the join targets, leaving out this node itself (a
+// DNS name for the whole app resolves to us too, and "joining" ourselves
+// would look like success).
+func (t *Transport) joinAddrs() []string {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	_, ownPort, _ := net.SplitHostPort(t.gossipAddr)
+	targets := append([]string(nil), t.cfg.Join...)
+	if t.cfg.JoinDNS != "" {
+		targets = append(targets, t.cfg.JoinDNS)
+	}
+	var out []string
+	for _, target := range targets {
+		host, port, err := net.SplitHostPort(target)
+		if err != nil {
+			host, port = target, ownPort
+		}
+		var ips []net.IP
+		if ip := net.ParseIP(host); ip != nil {
+			ips = []net.IP{ip}
+		} else {
+			addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+			if err != nil {
+				t.log.Debug("transport: join target does not resolve", "target", target, "err", err)
+				continue
+			}
+			for _, a := range addrs {
+				ips = append(ips, a.IP)
+			}
+		}
+		for _, ip := range ips {
+			if a := net.JoinHostPort(ip.String(), port); a != t.gossipAddr {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// Close leaves the cluster and shuts down gracefully: new calls fail with
+// ErrClosed, peers are told to stop sending here, and requests in flight in
+// either direction get up to DrainTimeout to finish before they are cut off.
+// It returns when every goroutine the Transport started has ended (so a
+// handler that ignores its context's cancellation delays it).
+func (t *Transport) Close() error { return t.shutdown(true) }
+
+// kill stops the node abruptly, as a crash would: no leave, no drain.
+func (t *Transport) kill() { _ = t.shutdown(false) }
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+func (t *Transport) shutdown(graceful bool) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.closing)
+	t.mu.Unlock()
+	// Barrier: a SetPrimary already inside UpdateNode finishes before
+	// memberlist goes away; later ones see closed and do nothing.
+	t.mlMu.Lock()
+	t.mlMu.Unlock() //nolint:staticcheck // an intentionally empty critical section
+
+	// From here new requests are refused (ErrNotSent, so callers go
+	// elsewhere) while those in flight finish.
+	serving, calling := t.serving.close(), t.calling.close()
+	_ = t.ln.Close()
+	var errs []error
+	if graceful {
+		for _, sc := range t.snapshotInbound() {
+			sc.goAway()
+		}
+		if err := t.ml.Leave(t.prof.leave); err != nil {
+			errs = append(errs, fmt.Errorf("transport: leave: %w", err))
+		}
+		deadline := time.NewTimer(t.cfg.DrainTimeout)
+	drain:
+		for _, drained := range []<-chan struct{}{serving, calling} {
+			select {
+			case <-drained:
+			case <-deadline.C:
+				t.log.Warn("transport: drain timed out; cutting off requests in flight")
+				break drain
+			}
+		}
+		deadline.Stop()
+	}
+
+	// Everything left is cut: peers (and their redials), outbound links,
+	// inbound links, half-open handshakes, background loops.
+	t.mu.Lock()
+	peers := t.peers
+	t.peers = make(map[string]*peer)
+	links := make([]*clientLink, 0, len(t.links))
+	for l := range t.links {
+		links = append(links, l)
+	}
+	raw := make([]net.Conn, 0, len(t.raw))
+	for c := range t.raw {
+		raw = append(raw, c)
+	}
+	t.mu.Unlock()
+	for _, p := range peers {
+		p.close(ErrClosed, false)
+	}
+	for _, l := range links {
+		l.fail(ErrClosed)
+	}
+	for _, sc := range t.snapshotInbound() {
+		sc.l.close(ErrClosed)
+	}
+	for _, c := range raw {
+		_ = c.Close()
+	}
+	t.cancel()
+	if err := t.ml.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: memberlist shutdown: %w", err))
+	}
+	t.wg.Wait()
+	t.local.shutdown()
+	t.log.Info("transport: closed", "node", t.name, "graceful", graceful)
+	return errors.Join(errs...)
+}
+
+func (t *Transport) snapshotInbound() []*ServerConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*ServerConn, 0, len(t.inbound))
+	for sc := range t.inbound {
+		out = append(out, sc)
+	}
+	return out
+}
+
+// trackRaw, trackConn and trackLink register (add=true) or forget
+// connections so that shutdown can cut them. Registering fails once the
+// Transport is closed.
+func (t *Transport) trackRaw(c net.Conn, add bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !add {
+		delete(t.raw, c)
+		return true
+	}
+	if t.closed {
+		return false
+	}
+	t.raw[c] = struct{}{}
+	return true
+}
+
+func (t *Transport) trackConn(sc *ServerConn, add bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !add {
+		delete(t.inbound, sc)
+		return true
+	}
+	if t.closed {
+		return false
+	}
+	t.inbound[sc] = struct{}{}
+	return true
+}
+
+func (t *Transport) trackLink(l *clientLink, add bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !add {
+		delete(t.links, l)
+		return true
+	}
+	if t.closed {
+		return false
+	}
+	t.links[l] = struct{}{}
+	return true
+}
+
+// peerFor returns the peer for m, replacing one whose address is stale.
+func (t *Transport) peerFor(m Member) (*peer, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p := t.peers[m.Name]
+	var stale *peer
+	if p != nil && p.addr != m.RPCAddr {
+		stale, p = p, nil
+	}
+	if p == nil {
+		p = &peer{t: t, name: m.Name, addr: m.RPCAddr}
+		t.peers[m.Name] = p
+	}
+	t.mu.Unlock()
+	if stale != nil {
+		stale.close(fmt.Errorf("node %s moved to %s", m.Name, m.RPCAddr), true)
+	}
+	return p, nil
+}
+
+// dropPeer forgets a member that left or moved, cutting our link to it.
+func (t *Transport) dropPeer(name string) {
+	t.mu.Lock()
+	p := t.peers[name]
+	delete(t.peers, name)
+	t.mu.Unlock()
+	if p != nil {
+		p.close(fmt.Errorf("node %s left the cluster", name), true)
+	}
+}
+
+// gate counts work in flight and, once closed, admits no more and reports
+// when the last one leaves. (A WaitGroup cannot: Add may not race Wait.)
+type gate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	zero   chan struct{}
+}
+
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 && g.zero != nil {
+		close(g.zero)
+		g.zero = nil
+	}
+}
+
+// close stops admissions; the channel is closed when nothing is in flight.
+func (g *gate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	ch := make(chan struct{})
+	if g.n == 0 {
+		close(ch)
+	} else {
+		g.zero = ch
+	}
+	return ch
+}
