@@ -94,6 +94,10 @@ func (n *Node) localDB() *sql.DB {
 	return n.db
 }
 
+// Name is the node's name in the cluster (Config.NodeName, or the one
+// generated at start).
+func (n *Node) Name() string { return n.cfg.NodeName }
+
 // Region is the node's region.
 func (n *Node) Region() string { return n.cfg.Region }
 

@@ -385,11 +385,12 @@ func (a *analyzer) prepare(nesting int) (Class, txKind) {
 	}
 }
 
-// create consumes CREATE [OR REPLACE] FUNCTION/PROCEDURE to its real end:
-// a SQL-standard body (BEGIN ATOMIC … END) holds semicolons that do not
-// end the statement. The block tracking is psql's: at parenthesis depth 0
-// BEGIN opens a block, CASE opens one inside a block, END closes one.
-// Every other CREATE is left to skipStatement.
+// create consumes a CREATE statement to its real end, as psql splits
+// statements: a ";" inside parentheses (CREATE RULE … DO (INSERT …;
+// DELETE …)) does not end it, nor does one inside the SQL-standard body of
+// CREATE [OR REPLACE] FUNCTION/PROCEDURE (BEGIN ATOMIC … END), where, at
+// parenthesis depth 0, BEGIN opens a block, CASE opens one inside a block
+// and END closes one.
 func (a *analyzer) create() {
 	lx := &a.lx
 	t := lx.next()
@@ -398,29 +399,25 @@ func (a *analyzer) create() {
 			t = lx.next()
 		}
 	}
-	if !lx.is(t, "function") && !lx.is(t, "procedure") {
-		a.atEnd(t)
-		return
-	}
+	routine := lx.is(t, "function") || lx.is(t, "procedure")
 	parens, blocks := 0, 0
-	for {
-		t := lx.next()
+	for ; ; t = lx.next() {
 		switch t.kind {
 		case tEOF:
 			lx.unread(t)
 			return
 		case tSemi:
-			if blocks == 0 {
+			if parens == 0 && blocks == 0 {
 				lx.unread(t)
 				return
 			}
 		case tLParen:
 			parens++
 		case tRParen:
-			parens--
+			parens = max(parens-1, 0)
 		case tWord:
 			switch {
-			case parens != 0:
+			case !routine || parens != 0:
 			case lx.is(t, "begin"):
 				blocks++
 			case lx.is(t, "case") && blocks > 0:

@@ -95,3 +95,11 @@ func TestAnalyzeDoesNotAllocate(t *testing.T) {
 		require.Zerof(t, allocs, "%s", r)
 	}
 }
+
+func TestStatementsInsideCreate(t *testing.T) {
+	assert.Equal(t, 1, Analyze("CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); DELETE FROM b)").Statements)
+	r := Analyze("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END; SELECT 2")
+	assert.Equal(t, 2, r.Statements)
+	assert.Equal(t, Write, r.Class)
+	assert.False(t, r.Has(TxControl), "END of the body is not a COMMIT")
+}

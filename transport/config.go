@@ -152,22 +152,23 @@ var profiles = map[string]profile{
 		backoffMin: 100 * time.Millisecond, backoffMax: 10 * time.Second,
 		primaryPoll: time.Second, leave: 2 * time.Second, rejoinCheck: 10 * time.Second,
 	},
+	// Fast to notice, yet loose enough for a loaded CI machine.
 	ProfileLocal: {
 		memberlist: fastMemberlistConfig,
-		dial:       time.Second, handshake: time.Second,
-		keepAlive: 300 * time.Millisecond, idle: 3 * time.Second, drain: 2 * time.Second,
+		dial:       2 * time.Second, handshake: 3 * time.Second,
+		keepAlive: 500 * time.Millisecond, idle: 5 * time.Second, drain: 2 * time.Second,
 		backoffMin: 20 * time.Millisecond, backoffMax: time.Second,
 		primaryPoll: 100 * time.Millisecond, leave: 500 * time.Millisecond, rejoinCheck: time.Second,
 	},
 }
 
 // fastMemberlistConfig detects a dead node in about 1–2 s on one host:
-// probes every 250 ms, a suspect is declared dead after 0.75–1.5 s. Too
+// probes every 300 ms, a suspect is declared dead after 0.9–1.8 s. Too
 // twitchy for real networks.
 func fastMemberlistConfig() *memberlist.Config {
 	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 250 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
+	c.ProbeInterval = 300 * time.Millisecond
+	c.ProbeTimeout = 200 * time.Millisecond
 	c.SuspicionMult = 3
 	c.SuspicionMaxTimeoutMult = 2
 	c.GossipInterval = 50 * time.Millisecond

@@ -241,9 +241,20 @@ func (s *Server) WaitStreaming(ctx context.Context) error {
 }
 
 // WaitReplayed waits until a replica has replayed WAL up to lsn ("X/X").
+//
+// A position just past a WAL page header (what pg_current_wal_insert_lsn()
+// reports when the last record ended exactly on a page boundary) is never
+// reported by replay until some later record arrives, so such a target is
+// moved back to the boundary — nothing can end inside a header.
 func (s *Server) WaitReplayed(ctx context.Context, lsn string) error {
-	return s.poll(ctx, "replay of "+lsn,
-		"SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)", lsn)
+	return s.poll(ctx, "replay of "+lsn, `
+		WITH t AS (SELECT $1::text::pg_lsn AS target,
+		                  ($1::text::pg_lsn - '0/0'::pg_lsn) AS pos)
+		SELECT coalesce(pg_last_wal_replay_lsn() >= CASE
+		         WHEN pos % current_setting('wal_block_size')::numeric = 24 THEN target - 24
+		         WHEN pos % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN target - 40
+		         ELSE target END, false)
+		FROM t`, lsn)
 }
 
 // PauseReplay pauses WAL replay on a replica and waits until it has paused:

@@ -1626,3 +1626,17 @@ LISTEN x; INSERT INTO audit (msg) VALUES ('l')
 -- run: autocommit
 BEGIN; LISTEN x; COMMIT
 ----
+
+######## Statements whose text holds semicolons that do not end them
+
+-- label: write
+CREATE RULE audit_dup AS ON INSERT TO items DO ALSO (INSERT INTO audit (msg) VALUES ('rule'); NOTIFY items)
+----
+-- label: write
+CREATE FUNCTION f4(a int) RETURNS int LANGUAGE sql
+BEGIN ATOMIC
+  SELECT 1;
+  SELECT CASE a WHEN 1 THEN 2 END;
+  SELECT a;
+END; SELECT 1
+----
