@@ -154,7 +154,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	switch cls := c.node.classify(query); cls {
 	case router.Write:
 		return c.forwardExec(ctx, query, args)
-	case router.Unsure:
+	case router.Read, router.Unsure:
+		// The replica is the final judge: whatever it refuses as a write
+		// (SQLSTATE 25006) is retried once on the primary.
 		c.node.counters.local.Add(1)
 		res, err := c.execLocal(ctx, query, args)
 		if c.node.readOnlyRefusal(err) {
@@ -222,7 +224,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	switch cls := c.node.classify(query); cls {
 	case router.Write:
 		return c.forwardQuery(ctx, query, args)
-	case router.Unsure:
+	case router.Read, router.Unsure:
 		c.node.counters.local.Add(1)
 		rows, err := c.queryLocal(ctx, query, args)
 		if c.node.readOnlyRefusal(err) {

@@ -33,3 +33,7 @@ func (n *Node) classify(query string) router.Class { return n.classifier.Classif
 func (n *Node) readOnlyRefusal(err error) bool {
 	return err != nil && n.backend.sqlState(err) == "25006"
 }
+
+// judgedByReplica reports whether a statement of class cls runs on the
+// replica first and is forwarded only if the replica refuses it as a write.
+func judgedByReplica(cls router.Class) bool { return cls == router.Read || cls == router.Unsure }

@@ -3,8 +3,6 @@ package flypg
 import (
 	"context"
 	"database/sql/driver"
-
-	"github.com/flypg/flypg/router"
 )
 
 // stmt is a prepared statement. It wraps the wrapped driver's statement on
@@ -73,7 +71,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		return c.remoteTx.exec(ctx, s.query, args)
 	case s.inner == nil:
 		return c.forwardExec(ctx, s.query, args)
-	case c.routing(ctx) && c.node.classify(s.query) == router.Unsure:
+	case c.routing(ctx) && judgedByReplica(c.node.classify(s.query)):
 		c.node.counters.local.Add(1)
 		res, err := s.execLocal(ctx, args)
 		if c.node.readOnlyRefusal(err) {
@@ -92,7 +90,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return c.remoteTx.query(ctx, s.query, args)
 	case s.inner == nil:
 		return c.forwardQuery(ctx, s.query, args)
-	case c.routing(ctx) && c.node.classify(s.query) == router.Unsure:
+	case c.routing(ctx) && judgedByReplica(c.node.classify(s.query)):
 		c.node.counters.local.Add(1)
 		rows, err := s.queryLocal(ctx, args)
 		if c.node.readOnlyRefusal(err) {

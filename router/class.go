@@ -38,7 +38,9 @@ const (
 	// TxControl is transaction control written as SQL text: BEGIN, START
 	// TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE,
 	// PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED. Per-statement routing
-	// cannot honour it, so a replica-region driver refuses it.
+	// cannot honour it, so a replica-region driver refuses it outside a
+	// transaction of its own; inside one (BeginTx), where e.g. GORM sends
+	// SAVEPOINT, every statement goes where the transaction runs anyway.
 	TxControl
 
 	// Listen is LISTEN or UNLISTEN, which cannot work on a standby (no

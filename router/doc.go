@@ -14,13 +14,13 @@
 // things a standby allows but must not do locally (advisory locks), which
 // the classifier names explicitly.
 //
-// The lexer follows PostgreSQL's: -- and nested /* */ comments, '…' strings
-// with '' escapes, E'…' with backslash escapes, U&'…', B'…', X'…', N'…',
-// dollar-quoted $tag$…$tag$ bodies ($1 is a parameter, not a quote), and
-// "quoted identifiers", so that keywords inside any of them never count.
-// Keywords are matched case-insensitively, and only where a statement can
-// start: a column named "delete", a table alias update, or updated_at are
-// not statements.
+// The lexer follows PostgreSQL's: -- and nested /* */ comments, '…'
+// strings (a doubled quote stands for one), E'…' with backslash escapes,
+// U&'…', B'…', X'…', N'…', dollar-quoted $tag$…$tag$ bodies ($1 is a
+// parameter, not a quote), and "quoted identifiers", so that keywords
+// inside any of them never count. Keywords are matched case-insensitively,
+// and only where a statement can start: a column named "delete", a table
+// alias update, or updated_at are not statements.
 //
 // The rules, statement by statement:
 //
@@ -48,6 +48,14 @@
 //   - TxControl: BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT,
 //     SAVEPOINT, RELEASE, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED.
 //   - Listen: LISTEN, UNLISTEN.
+//
+// Some writes a standby refuses with a code other than 25006 (55000 for
+// pg_current_wal_lsn, XX000 "cannot assign OIDs during recovery" for
+// large-object writers): they are Write up front, since only 25006 makes
+// the driver retry on the primary. PREPARE name AS a write is a Write
+// although a standby would accept the PREPARE itself, because its EXECUTE
+// cannot run there. testdata/corpus.sql holds the labelled statements, and
+// oracle_test.go checks every label against a real hot standby.
 //
 // How the statements of a multi-statement string combine is described on
 // Analyze. Classifier adds a bounded, concurrency-safe cache keyed by the

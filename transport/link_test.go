@@ -17,16 +17,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// pair starts a caller "lhr-1" and a server "iad-1" running h.
+// pair starts a caller "lhr-1" and a server "iad-1" running h, both
+// configured by mutate.
 func pair(t *testing.T, h Handler, mutate ...func(*Config)) (client, server *Transport) {
 	t.Helper()
-	c := testConfig("iad-1", "iad")
-	c.Primary = func() bool { return true }
+	sc := testConfig("iad-1", "iad")
+	sc.Primary = func() bool { return true }
+	cc := testConfig("lhr-1", "lhr")
 	for _, m := range mutate {
-		m(&c)
+		m(&sc)
+		m(&cc)
 	}
-	server = startNode(t, c, h)
-	client = startNode(t, joinTo(testConfig("lhr-1", "lhr"), server), nil)
+	server = startNode(t, sc, h)
+	client = startNode(t, joinTo(cc, server), nil)
 	awaitMembers(t, []*Transport{client, server}, "iad-1", "lhr-1")
 	return client, server
 }
@@ -279,7 +282,6 @@ func TestFrameLimits(t *testing.T) {
 	require.ErrorIs(t, err, ErrFrameTooLarge, "a response over the server's limit")
 	assert.Contains(t, err.Error(), "the handler ran")
 
-	client.cfg.MaxFrameSize = 1024
 	_, err = client.Call(ctx, "iad-1", "x", make([]byte, 2000))
 	require.ErrorIs(t, err, ErrFrameTooLarge, "a request over the client's limit")
 	_, _, err = client.CallPrimary(ctx, "x", make([]byte, 2000))
@@ -352,18 +354,14 @@ func TestLinkReconnectsInBackground(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	cfg := testTLSConfig(t)
-	client, _ := pair(t, nil, func(c *Config) { c.TLS = cfg })
-	_ = client
-	// The client needs TLS too; restart it with the same settings.
-	c := joinTo(testConfig("syd-1", "syd"), client)
-	c.TLS = cfg
-	syd := startNode(t, c, nil)
-	awaitMembers(t, []*Transport{syd}, "iad-1", "lhr-1", "syd-1")
-	resp, err := syd.Call(ctxTimeout(t, waitFor), "iad-1", "tls", nil)
+	tlsCfg := testTLSConfig(t)
+	client, _ := pair(t, nil, func(c *Config) { c.TLS = tlsCfg })
+	resp, err := client.Call(ctxTimeout(t, waitFor), "iad-1", "tls", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "iad-1/iad:tls:", string(resp))
-	// A plaintext client cannot talk to it.
-	_, err = client.Call(ctxTimeout(t, waitFor), "iad-1", "plain", nil)
-	require.ErrorIs(t, err, ErrNotSent)
+
+	plain := startNode(t, joinTo(testConfig("syd-1", "syd"), client), nil)
+	awaitMembers(t, []*Transport{plain}, "iad-1", "lhr-1", "syd-1")
+	_, err = plain.Call(ctxTimeout(t, waitFor), "iad-1", "plain", nil)
+	require.ErrorIs(t, err, ErrNotSent, "a plaintext client cannot talk to a TLS server")
 }

@@ -101,9 +101,10 @@ func (p *peer) dial(done chan struct{}) {
 func (p *peer) linkDown(l *clientLink, goaway bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.link == l {
-		p.link = nil
+	if p.link != l && p.link != nil {
+		return // an old link; a newer one is up
 	}
+	p.link = nil
 	if goaway {
 		p.wanted = false
 	}
@@ -223,7 +224,7 @@ func (t *Transport) clientHandshake(conn net.Conn, p *peer) (*clientLink, error)
 		}
 		tc := tls.Client(conn, cfg)
 		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		conn = tc
 	}

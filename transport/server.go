@@ -30,7 +30,8 @@ func (f HandlerFunc) ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 // Request is one request as its Handler sees it.
 type Request struct {
 	Method string
-	Body   []byte
+	// Body is the caller's body; the handler owns it.
+	Body []byte
 	// Peer is the calling node's name, authenticated by the handshake.
 	Peer string
 	// Conn is the inbound link the request came on. State tied to a caller
@@ -143,7 +144,7 @@ func (t *Transport) acceptHandshake(conn net.Conn) (*ServerConn, error) {
 	if t.cfg.TLS != nil {
 		tc := tls.Server(conn, t.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		conn = tc
 	}

@@ -286,7 +286,8 @@ func (t *Transport) joinAddrs() []string {
 // ErrClosed, peers are told to stop sending here, and requests in flight in
 // either direction get up to DrainTimeout to finish before they are cut off.
 // It returns when every goroutine the Transport started has ended (so a
-// handler that ignores its context's cancellation delays it).
+// handler that ignores its context's cancellation delays it, and a handler
+// must not call it). Calling Close again returns nil.
 func (t *Transport) Close() error { return t.shutdown(true) }
 
 // kill stops the node abruptly, as a crash would: no leave, no drain.
