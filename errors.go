@@ -21,6 +21,11 @@ var (
 	// the link broke before the answer came back: it may or may not have
 	// committed. flypg never retries such a write by itself.
 	ErrUnknownOutcome = errors.New("flypg: write outcome unknown: link to the primary region lost after sending")
+
+	// ErrTxGone reports that a remote transaction no longer exists on the
+	// primary-region node: it was rolled back because its link was lost, it
+	// sat idle too long, or the node restarted. Nothing of it committed.
+	ErrTxGone = errors.New("flypg: remote transaction rolled back on the primary-region node (link lost, idle timeout, or restart)")
 )
 
 // AwaitError reports that a write committed on the primary at LSN but the

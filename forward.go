@@ -64,6 +64,9 @@ func (n *Node) remoteError(ctx context.Context, e *wire.Error) error {
 	if e.Kind == wire.ErrCanceled && ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if e.Kind == wire.ErrTxGone {
+		return ErrTxGone
+	}
 	return fmt.Errorf("flypg: on the primary: %s", e.Message)
 }
 
@@ -109,7 +112,8 @@ func encodeArgs(args []driver.NamedValue) ([]wire.Value, error) {
 }
 
 // forward runs one statement on the primary (node "" picks one) and returns
-// its result, with a PostgreSQL error rebuilt as the driver's own.
+// its result, with a PostgreSQL error rebuilt as the driver's own. A result
+// that carries an error is returned too, for its transaction state.
 func (n *Node) forward(ctx context.Context, node string, st *wire.Statement) (string, *wire.Result, error) {
 	body, err := wire.Marshal(st)
 	if err != nil {
@@ -124,7 +128,7 @@ func (n *Node) forward(ctx context.Context, node string, st *wire.Statement) (st
 		return node, nil, err
 	}
 	if res.Err != nil {
-		return node, nil, n.remoteError(ctx, res.Err)
+		return node, &res, n.remoteError(ctx, res.Err)
 	}
 	return node, &res, nil
 }

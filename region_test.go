@@ -490,3 +490,49 @@ func TestNoPrimary(t *testing.T) {
 		assert.False(t, errors.Is(err, flypg.ErrUnknownOutcome), name)
 	}
 }
+
+func TestRemoteTransactionLimitsAndCancel(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS rtl; CREATE TABLE rtl (id int PRIMARY KEY)")
+	ctx := testCtx(t)
+
+	// BeginTx's context ends mid-transaction: database/sql rolls back, and
+	// the rollback reaches the primary at once (not after the idle timeout).
+	cctx, cancel := context.WithCancel(ctx)
+	tx, err := r.laxDB.BeginTx(cctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(cctx, "INSERT INTO rtl VALUES (1)")
+	require.NoError(t, err)
+	require.Equal(t, 1, r.syd.Stats().RemoteTx)
+	cancel()
+	assert.Eventually(t, func() bool { return r.syd.Stats().RemoteTx == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	// One caller node may hold at most 64 remote transactions on a primary
+	// node; the 65th gets a clear error and the others are unaffected.
+	var txs []*sql.Tx
+	defer func() {
+		for _, tx := range txs {
+			_ = tx.Rollback()
+		}
+	}()
+	r.laxDB.SetMaxOpenConns(0)
+	for i := range 64 {
+		tx, err := r.laxDB.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		txs = append(txs, tx)
+		_, err = tx.ExecContext(ctx, "SELECT 1")
+		require.NoError(t, err, "transaction %d", i)
+	}
+	tx, err = r.laxDB.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "SELECT 1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "limit")
+	require.NoError(t, tx.Rollback())
+	assert.Equal(t, 64, r.syd.Stats().RemoteTx)
+	for _, tx := range txs {
+		require.NoError(t, tx.Rollback())
+	}
+	txs = nil
+	assert.Zero(t, r.syd.Stats().RemoteTx)
+}

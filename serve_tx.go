@@ -11,9 +11,6 @@ import (
 	"github.com/flypg/flypg/transport"
 )
 
-var errTxGone = errors.New("flypg: remote transaction no longer exists on the primary-region node " +
-	"(rolled back: its link was lost, it sat idle too long, or the node restarted)")
-
 // execInTx runs a statement of a remote transaction. The first statement
 // carries the BEGIN options and opens the transaction on a dedicated
 // primary connection.
@@ -28,6 +25,9 @@ func (s *server) execInTx(ctx context.Context, req *transport.Request, st *wire.
 	} else {
 		t, err = s.lookupTx(key)
 	}
+	if errors.Is(err, ErrTxGone) {
+		return &wire.Result{Err: &wire.Error{Kind: wire.ErrTxGone, Message: err.Error()}}
+	}
 	if err != nil {
 		return &wire.Result{Err: s.wireError(ctx, err)}
 	}
@@ -36,8 +36,9 @@ func (s *server) execInTx(ctx context.Context, req *transport.Request, st *wire.
 	t.used = time.Now()
 	res, err := run(ctx, t.tx, st, args)
 	if err != nil {
-		return &wire.Result{Err: s.wireError(ctx, err)}
+		res = &wire.Result{Err: s.wireError(ctx, err)}
 	}
+	res.TxOpen = true
 	return res
 }
 
@@ -100,7 +101,7 @@ func (s *server) lookupTx(key txKey) (*serverTx, error) {
 	defer s.mu.Unlock()
 	t, ok := s.txs[key]
 	if !ok {
-		return nil, errTxGone
+		return nil, ErrTxGone
 	}
 	return t, nil
 }
@@ -166,7 +167,7 @@ func (s *server) endTx(ctx context.Context, req *transport.Request, end wire.TxE
 	key := txKey{conn: req.Conn.ID(), tx: end.Tx}
 	t := s.take(key)
 	if t == nil {
-		return &wire.Result{Err: s.wireError(ctx, errTxGone)}
+		return &wire.Result{Err: &wire.Error{Kind: wire.ErrTxGone, Message: ErrTxGone.Error()}}
 	}
 	t.mu.Lock()
 	defer func() {

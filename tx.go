@@ -72,8 +72,8 @@ func (t *remoteTx) run(ctx context.Context, query string, args []driver.NamedVal
 	}
 	t.conn.node.counters.forwarded.Add(1)
 	node, res, err := t.conn.node.forward(ctx, t.node, st)
-	if t.node == "" && node != "" && !errors.Is(err, ErrNoPrimary) {
-		t.node = node
+	if t.node == "" && res != nil && res.TxOpen {
+		t.node = node // the transaction now lives there
 	}
 	return res, err
 }
@@ -123,7 +123,16 @@ func (t *remoteTx) end(commit bool) (lsn.LSN, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, resp, err := t.conn.node.call(t.ctx, t.node, wire.MethodTxEnd, body)
+	ctx := t.ctx
+	if !commit && ctx.Err() != nil {
+		// database/sql rolls back when BeginTx's context ends; the rollback
+		// must still reach the primary, or the transaction would hold its
+		// connection and locks there until the idle timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.conn.node.cfg.RPCTimeout)
+		defer cancel()
+	}
+	_, resp, err := t.conn.node.call(ctx, t.node, wire.MethodTxEnd, body)
 	if err != nil {
 		if !commit && errors.Is(err, ErrUnknownOutcome) {
 			// A rollback whose answer was lost still rolled back: the
@@ -137,7 +146,10 @@ func (t *remoteTx) end(commit bool) (lsn.LSN, error) {
 		return 0, err
 	}
 	if res.Err != nil {
-		return 0, t.conn.node.remoteError(t.ctx, res.Err)
+		if !commit && res.Err.Kind == wire.ErrTxGone {
+			return 0, nil // already rolled back
+		}
+		return 0, t.conn.node.remoteError(ctx, res.Err)
 	}
 	return lsn.LSN(res.LSN), nil
 }

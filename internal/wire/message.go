@@ -48,6 +48,10 @@ type Result struct {
 	Rows         [][]Value `msgpack:"r,omitempty"`
 	LSN          uint64    `msgpack:"l,omitempty"`
 	Err          *Error    `msgpack:"e,omitempty"`
+	// TxOpen reports, for a statement of a remote transaction, that the
+	// transaction exists on the server after it (even if the statement
+	// failed): the caller must end it.
+	TxOpen bool `msgpack:"o,omitempty"`
 }
 
 // Column carries a *sql.ColumnType's answers.
@@ -82,6 +86,7 @@ const (
 	ErrPostgres = "pg"       // a PostgreSQL error; PG holds every field
 	ErrCanceled = "canceled" // the server-side context ended
 	ErrProc     = "proc"     // unknown procedure, panic, or the procedure's own error
+	ErrTxGone   = "txgone"   // the remote transaction does not exist (any more)
 	ErrOther    = "other"
 )
 
