@@ -536,3 +536,20 @@ func TestRemoteTransactionLimitsAndCancel(t *testing.T) {
 	txs = nil
 	assert.Zero(t, r.syd.Stats().RemoteTx)
 }
+
+func TestOversizedResult(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS big; CREATE TABLE big (id int PRIMARY KEY, v text)")
+	ctx := testCtx(t)
+	rows, err := r.laxDB.QueryContext(ctx, "INSERT INTO big VALUES (1, repeat('x', 5000000)) RETURNING v")
+	if err == nil {
+		rows.Close()
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "committed on the primary")
+	var n int
+	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM big").Scan(&n))
+	assert.Equal(t, 1, n, "the error says what happened: the row is there")
+	_, err = r.laxDB.ExecContext(ctx, "INSERT INTO big VALUES (2, 'small')")
+	require.NoError(t, err, "the link survived")
+}

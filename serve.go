@@ -71,7 +71,7 @@ func (s *server) ServeRPC(ctx context.Context, req *transport.Request) (out []by
 		if err := wire.Unmarshal(req.Body, &st); err != nil {
 			return nil, err
 		}
-		return wire.Marshal(s.exec(ctx, req, &st))
+		return marshalResult(s.exec(ctx, req, &st))
 	case wire.MethodTxEnd:
 		var end wire.TxEnd
 		if err := wire.Unmarshal(req.Body, &end); err != nil {
@@ -86,6 +86,26 @@ func (s *server) ServeRPC(ctx context.Context, req *transport.Request) (out []by
 		return wire.Marshal(s.proc(ctx, &p))
 	}
 	return nil, fmt.Errorf("flypg: unknown method %q", req.Method)
+}
+
+// resultLimit leaves room for the frame's envelope under the link's limit.
+const resultLimit = transport.DefaultMaxFrameSize - 4096
+
+// marshalResult encodes a statement's result. One too large for the link
+// has already run — and, outside a transaction, committed — so the caller
+// gets an error that says so, with the LSN, instead of a broken link.
+func marshalResult(res *wire.Result) ([]byte, error) {
+	out, err := wire.Marshal(res)
+	if err != nil || len(out) <= resultLimit {
+		return out, err
+	}
+	what := "ran in the remote transaction"
+	if res.LSN != 0 {
+		what = "committed on the primary at LSN " + lsn.LSN(res.LSN).String()
+	}
+	return wire.Marshal(&wire.Result{LSN: res.LSN, TxOpen: res.TxOpen, Err: &wire.Error{Kind: wire.ErrOther,
+		Message: fmt.Sprintf("statement %s, but its result (%d bytes) exceeds the link's %d-byte limit: return fewer or smaller rows, or use CallPrimary",
+			what, len(out), resultLimit)}})
 }
 
 // errorResult turns an error into its wire form; a PostgreSQL error keeps

@@ -112,13 +112,16 @@ const (
 	ProfileLocal = "local"
 )
 
+// DefaultMaxFrameSize is Config.MaxFrameSize's default: the largest request
+// or response body a link carries.
+const DefaultMaxFrameSize = 4 << 20
+
 const (
-	defaultRegion       = "local"
-	defaultLabel        = "flypg"
-	defaultGossipAddr   = "0.0.0.0:7946"
-	defaultRPCAddr      = "0.0.0.0:7947"
-	defaultMaxFrameSize = 4 << 20
-	defaultMaxInFlight  = 1024
+	defaultRegion      = "local"
+	defaultLabel       = "flypg"
+	defaultGossipAddr  = "0.0.0.0:7946"
+	defaultRPCAddr     = "0.0.0.0:7947"
+	defaultMaxInFlight = 1024
 
 	// handshakeMaxFrame caps frames before authentication: the handshake's
 	// frames are tiny, and an unauthenticated peer must not make us
@@ -208,7 +211,7 @@ func (c Config) withDefaults() (Config, profile, error) {
 		c.RPCAddr = defaultRPCAddr
 	}
 	if c.MaxFrameSize <= 0 {
-		c.MaxFrameSize = defaultMaxFrameSize
+		c.MaxFrameSize = DefaultMaxFrameSize
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = defaultMaxInFlight

@@ -23,7 +23,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	var d frameDecoder
 	for _, f := range seedFrames {
 		fb := encodeFrame(&f)
-		fr := newFrameReader(bytes.NewReader(fb.Bytes()), defaultMaxFrameSize)
+		fr := newFrameReader(bytes.NewReader(fb.Bytes()), DefaultMaxFrameSize)
 		got, err := fr.read()
 		require.NoError(t, err)
 		assert.Equal(t, f, got)

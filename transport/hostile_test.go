@@ -52,7 +52,7 @@ func prefix(n uint32) []byte {
 func rawAuth(c net.Conn, key []byte, want string) (*frameReader, error) {
 	fr := newFrameReader(c, handshakeMaxFrame)
 	_, err := clientHandshake(c, fr, key, "intruder", want)
-	fr.max = defaultMaxFrameSize
+	fr.max = DefaultMaxFrameSize
 	return fr, err
 }
 
@@ -129,7 +129,7 @@ func TestHostilePeers(t *testing.T) {
 		{"oversized prefix after auth", func(t *testing.T, c net.Conn) {
 			_, err := rawAuth(c, goodKey, "iad-1")
 			require.NoError(t, err)
-			_, _ = c.Write(prefix(defaultMaxFrameSize + 1))
+			_, _ = c.Write(prefix(DefaultMaxFrameSize + 1))
 		}},
 		{"server frame from a client", func(t *testing.T, c net.Conn) {
 			_, err := rawAuth(c, goodKey, "iad-1")
