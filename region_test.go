@@ -477,14 +477,17 @@ func TestNoPrimary(t *testing.T) {
 	lax := startNode(t, "lax", c.Replicas[0].DSN(), nil, func(cfg *flypg.Config) { cfg.RPCTimeout = 300 * time.Millisecond })
 	db := lax.OpenDB()
 	defer db.Close()
-	for name, ctx := range map[string]context.Context{
-		"caller's deadline": func() context.Context {
-			ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
-			t.Cleanup(cancel)
-			return ctx
-		}(),
-		"RPCTimeout": context.Background(),
-	} {
+	for _, tc := range []struct {
+		name     string
+		deadline bool
+	}{{"caller's deadline", true}, {"RPCTimeout", false}} {
+		ctx := context.Background()
+		if tc.deadline {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+		}
+		name := tc.name
 		_, err := db.ExecContext(ctx, "CREATE TABLE never (id int)")
 		assert.ErrorIs(t, err, flypg.ErrNoPrimary, name)
 		assert.False(t, errors.Is(err, flypg.ErrUnknownOutcome), name)
