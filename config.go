@@ -216,6 +216,9 @@ func ReplicaURL(databaseURL, region, primaryRegion string) (string, error) {
 	if host == "" {
 		return "", errors.New("flypg: DATABASE_URL has no host")
 	}
+	if net.ParseIP(host) != nil {
+		return "", fmt.Errorf("flypg: DATABASE_URL host %s is an IP address, so the %s replica's address cannot be derived from it: set Config.DSN", host, region)
+	}
 	u.Host = net.JoinHostPort(region+"."+host, replicaPort)
 	return u.String(), nil
 }

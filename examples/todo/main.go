@@ -12,10 +12,15 @@
 //	                            (both unset: dev mode, a plain pass-through)
 //	DATABASE_URL                the primary's URL; replica regions use the
 //	                            region's replica (flypg.ReplicaURL)
+//	FLYPG_DSN                   the local database's URL, used as is: for
+//	                            layouts other than Fly.io's <region>.<host>:5433
+//	                            replicas (flypg-lab sets it); overrides
+//	                            DATABASE_URL
 //	FLYPG_SECRET                shared cluster secret (required outside dev mode)
 //	FLYPG_JOIN                  comma-separated gossip addresses of peers
 //	FLYPG_GOSSIP_ADDR           gossip bind host:port (default :7946)
 //	FLYPG_RPC_ADDR              write-link listen host:port (default :7947)
+//	FLYPG_ADVERTISE_RPC_ADDR    write-link address peers dial (NAT, proxy)
 //	FLYPG_GOSSIP_PROFILE        wan (default), lan or local
 //	LISTEN_ADDR or PORT         HTTP listen address (default :8080)
 //
@@ -62,9 +67,9 @@ func main() {
 // gracefully: in-flight requests finish, then the database and the node
 // close.
 func run(ctx context.Context, log *slog.Logger) (err error) {
-	cfg, err := flypg.ConfigFromEnv()
+	cfg, err := config()
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	cfg.Logger = log
 	node, err := flypg.Start(ctx, cfg)
@@ -108,6 +113,21 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// config is flypg's configuration from the environment, with FLYPG_DSN, when
+// set, as the local database. flypg itself derives a replica region's
+// database from DATABASE_URL by Fly.io's naming convention; any other
+// layout (a lab on one machine, another platform) needs the URL spelled out.
+func config() (flypg.Config, error) {
+	cfg, err := flypg.ConfigFromEnv()
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	if dsn := os.Getenv("FLYPG_DSN"); dsn != "" {
+		cfg.DSN = dsn
+	}
+	return cfg, nil
 }
 
 // listenAddr is $LISTEN_ADDR, else :$PORT, else :8080.

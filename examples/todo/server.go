@@ -22,6 +22,10 @@ const readyTimeout = 500 * time.Millisecond
 // maxBody bounds a request body: a title does not need more.
 const maxBody = 64 << 10
 
+// maxBatch bounds POST /todos/batch: one procedure call holds one primary
+// connection for the whole batch.
+const maxBatch = 100
+
 // execer is the part of *sql.DB that setup needs.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
@@ -90,10 +94,12 @@ func newServer(db *sql.DB, node *flypg.Node, log *slog.Logger) http.Handler {
 	s := &server{db: db, node: node, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /todos", s.create)
+	mux.HandleFunc("POST /todos/batch", s.createBatch)
 	mux.HandleFunc("GET /todos", s.list)
 	mux.HandleFunc("GET /todos/{id}", s.get)
 	mux.HandleFunc("POST /todos/{id}/complete", s.complete)
 	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("GET /stats", s.stats)
 	return s.logRequests(mux)
 }
 
@@ -124,6 +130,70 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/todos/"+strconv.FormatInt(t.ID, 10))
 	s.reply(w, http.StatusCreated, t)
+}
+
+// createManyProc is the procedure behind POST /todos/batch. It is
+// registered in every node (flypg requires it) and runs on a primary-region
+// node, next to the primary: the whole batch costs one round trip between
+// regions instead of one per row.
+const createManyProc = "todo.create_many"
+
+type batchRequest struct{ Titles []string }
+type batchResponse struct{ Todos []Todo }
+
+func init() { flypg.RegisterProc(createManyProc, createMany) }
+
+// createMany inserts the titles in one transaction: all or none.
+func createMany(ctx context.Context, db *sql.DB, req batchRequest) (_ batchResponse, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return batchResponse{}, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	out := batchResponse{Todos: make([]Todo, 0, len(req.Titles))}
+	for _, title := range req.Titles {
+		t, err := scanTodo(tx.QueryRowContext(ctx, "INSERT INTO todos (title) VALUES ($1) RETURNING "+columns, title))
+		if err != nil {
+			return batchResponse{}, err
+		}
+		out.Todos = append(out.Todos, t)
+	}
+	return out, tx.Commit()
+}
+
+// createBatch creates several todos with one flypg.CallPrimary: in a replica
+// region it answers once the local replica has replayed the batch (unless
+// ?noawait=1), so the todos are readable here at once.
+func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Titles []string `json:"titles"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "invalid JSON body: "+err.Error(), nil)
+		return
+	}
+	if len(in.Titles) == 0 || len(in.Titles) > maxBatch {
+		s.fail(w, r, http.StatusBadRequest, "titles must hold 1 to "+strconv.Itoa(maxBatch)+" titles", nil)
+		return
+	}
+	for _, t := range in.Titles {
+		if strings.TrimSpace(t) == "" {
+			s.fail(w, r, http.StatusBadRequest, "every title is required", nil)
+			return
+		}
+	}
+	out, err := flypg.CallPrimary[batchRequest, batchResponse](writeCtx(r), s.node, createManyProc, batchRequest{Titles: in.Titles})
+	if err != nil {
+		s.dbFail(w, r, err)
+		return
+	}
+	s.reply(w, http.StatusCreated, out.Todos)
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +264,12 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	s.reply(w, status, h)
+}
+
+// stats answers the node's flypg counters: how many statements ran locally,
+// were forwarded, waited for replay.
+func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, http.StatusOK, s.node.Stats())
 }
 
 // writeCtx is the request's context, without the wait for replay when the

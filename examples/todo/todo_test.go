@@ -190,6 +190,28 @@ func TestTwoRegions(t *testing.T) {
 		assert.Positive(t, stats.Forwarded)
 	})
 
+	t.Run("batch in one round trip", func(t *testing.T) {
+		titles := []string{"one", "two", "three"}
+		var todos []Todo
+		require.Equal(t, http.StatusCreated, call(ctx, t, "POST", lax.url+"/todos/batch", map[string]any{"titles": titles}, &todos))
+		require.Len(t, todos, len(titles))
+		for i, td := range todos {
+			assert.Equal(t, titles[i], td.Title)
+			// CallPrimary waited for replay: every row is readable in lax now.
+			var got Todo
+			require.Equal(t, http.StatusOK, call(ctx, t, "GET", lax.url+"/todos/"+strconv.FormatInt(td.ID, 10), nil, &got))
+			assert.Equal(t, td.Title, got.Title)
+		}
+		var e map[string]string
+		assert.Equal(t, http.StatusBadRequest, call(ctx, t, "POST", lax.url+"/todos/batch", map[string]any{"titles": []string{}}, &e))
+		assert.Equal(t, http.StatusBadRequest, call(ctx, t, "POST", lax.url+"/todos/batch", map[string]any{"titles": []string{"ok", " "}}, &e))
+
+		var st flypg.Stats
+		require.Equal(t, http.StatusOK, call(ctx, t, "GET", lax.url+"/stats", nil, &st))
+		assert.Positive(t, st.Forwarded)
+		assert.Positive(t, st.Awaits)
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		var e map[string]string
 		assert.Equal(t, http.StatusNotFound, call(ctx, t, "GET", lax.url+"/todos/999999", nil, &e))
@@ -246,4 +268,26 @@ func TestDevMode(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(ctx, t, "POST", srv.URL+"/todos?noawait=1", map[string]string{"title": "local"}, &td))
 	require.Equal(t, http.StatusOK, call(ctx, t, "GET", srv.URL+"/todos/"+strconv.FormatInt(td.ID, 10), nil, &td))
 	assert.Equal(t, "local", td.Title)
+
+	var batch []Todo
+	require.Equal(t, http.StatusCreated, call(ctx, t, "POST", srv.URL+"/todos/batch", map[string]any{"titles": []string{"a", "b"}}, &batch))
+	require.Len(t, batch, 2)
+	assert.Equal(t, "b", batch[1].Title)
+}
+
+// TestConfig checks that FLYPG_DSN names the local database as is, where
+// flypg alone would derive a replica URL from DATABASE_URL.
+func TestConfig(t *testing.T) {
+	t.Setenv("FLY_REGION", "lax")
+	t.Setenv("PRIMARY_REGION", "syd")
+	t.Setenv("DATABASE_URL", "postgres://u@db.internal:5432/app")
+	t.Setenv("FLYPG_DSN", "")
+	cfg, err := config()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@lax.db.internal:5433/app", cfg.DSN, "flypg's own rewrite")
+
+	t.Setenv("FLYPG_DSN", "postgres://u@127.0.0.1:6000/app")
+	cfg, err = config()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@127.0.0.1:6000/app", cfg.DSN)
 }
