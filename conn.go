@@ -151,24 +151,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if !c.routing(ctx) {
 		return c.execLocal(ctx, query, args)
 	}
-	switch cls := c.node.classify(query); cls {
-	case router.Write:
-		return c.forwardExec(ctx, query, args)
-	case router.Read, router.Unsure:
-		// The replica is the final judge: whatever it refuses as a write
-		// (SQLSTATE 25006) is retried once on the primary.
-		c.node.counters.local.Add(1)
-		res, err := c.execLocal(ctx, query, args)
-		if c.node.readOnlyRefusal(err) {
-			c.node.counters.retried.Add(1)
-			return c.forwardExec(ctx, query, args)
-		}
-		return res, err
-	case router.TxControl, router.Listen:
-		return nil, refuse(cls, query)
-	}
-	c.node.counters.local.Add(1)
-	return c.execLocal(ctx, query, args)
+	return dispatch(c, query,
+		func() (driver.Result, error) { return c.execLocal(ctx, query, args) },
+		func() (driver.Result, error) { return c.forwardExec(ctx, query, args) })
 }
 
 // forwardExec runs an autocommit write on the primary and awaits its
@@ -221,22 +206,9 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if !c.routing(ctx) {
 		return c.queryLocal(ctx, query, args)
 	}
-	switch cls := c.node.classify(query); cls {
-	case router.Write:
-		return c.forwardQuery(ctx, query, args)
-	case router.Read, router.Unsure:
-		c.node.counters.local.Add(1)
-		rows, err := c.queryLocal(ctx, query, args)
-		if c.node.readOnlyRefusal(err) {
-			c.node.counters.retried.Add(1)
-			return c.forwardQuery(ctx, query, args)
-		}
-		return rows, err
-	case router.TxControl, router.Listen:
-		return nil, refuse(cls, query)
-	}
-	c.node.counters.local.Add(1)
-	return c.queryLocal(ctx, query, args)
+	return dispatch(c, query,
+		func() (driver.Rows, error) { return c.queryLocal(ctx, query, args) },
+		func() (driver.Rows, error) { return c.forwardQuery(ctx, query, args) })
 }
 
 func (c *conn) queryLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {

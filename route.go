@@ -34,6 +34,27 @@ func (n *Node) readOnlyRefusal(err error) bool {
 	return err != nil && n.backend.sqlState(err) == "25006"
 }
 
-// judgedByReplica reports whether a statement of class cls runs on the
-// replica first and is forwarded only if the replica refuses it as a write.
-func judgedByReplica(cls router.Class) bool { return cls == router.Read || cls == router.Unsure }
+// dispatch runs an autocommit statement of a routing connection where its
+// class says: a write on the primary; a read (or a read that may write) on
+// the replica first — the replica is the final judge, and what it refuses
+// as a write (SQLSTATE 25006) is forwarded once; session statements
+// locally; transaction control as text and LISTEN nowhere.
+func dispatch[T any](c *conn, query string, local, remote func() (T, error)) (T, error) {
+	var zero T
+	switch cls := c.node.classify(query); cls {
+	case router.Write:
+		return remote()
+	case router.TxControl, router.Listen:
+		return zero, refuse(cls, query)
+	case router.Read, router.Unsure:
+		c.node.counters.local.Add(1)
+		v, err := local()
+		if c.node.readOnlyRefusal(err) {
+			c.node.counters.retried.Add(1)
+			return remote()
+		}
+		return v, err
+	}
+	c.node.counters.local.Add(1)
+	return local()
+}

@@ -71,16 +71,12 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		return c.remoteTx.exec(ctx, s.query, args)
 	case s.inner == nil:
 		return c.forwardExec(ctx, s.query, args)
-	case c.routing(ctx) && judgedByReplica(c.node.classify(s.query)):
-		c.node.counters.local.Add(1)
-		res, err := s.execLocal(ctx, args)
-		if c.node.readOnlyRefusal(err) {
-			c.node.counters.retried.Add(1)
-			return c.forwardExec(ctx, s.query, args)
-		}
-		return res, err
+	case !c.routing(ctx):
+		return s.execLocal(ctx, args)
 	}
-	return s.execLocal(ctx, args)
+	return dispatch(c, s.query,
+		func() (driver.Result, error) { return s.execLocal(ctx, args) },
+		func() (driver.Result, error) { return c.forwardExec(ctx, s.query, args) })
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
@@ -90,16 +86,12 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return c.remoteTx.query(ctx, s.query, args)
 	case s.inner == nil:
 		return c.forwardQuery(ctx, s.query, args)
-	case c.routing(ctx) && judgedByReplica(c.node.classify(s.query)):
-		c.node.counters.local.Add(1)
-		rows, err := s.queryLocal(ctx, args)
-		if c.node.readOnlyRefusal(err) {
-			c.node.counters.retried.Add(1)
-			return c.forwardQuery(ctx, s.query, args)
-		}
-		return rows, err
+	case !c.routing(ctx):
+		return s.queryLocal(ctx, args)
 	}
-	return s.queryLocal(ctx, args)
+	return dispatch(c, s.query,
+		func() (driver.Rows, error) { return s.queryLocal(ctx, args) },
+		func() (driver.Rows, error) { return c.forwardQuery(ctx, s.query, args) })
 }
 
 func (s *stmt) execLocal(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {

@@ -1,13 +1,20 @@
-// Command flypg-lab runs flypg on one machine: real PostgreSQL servers
-// started in a temporary directory, torn down on exit.
+// Command flypg-lab runs flypg on one machine: a real PostgreSQL primary
+// (region "syd") and its hot standby (region "lax"), started in a temporary
+// directory, with a simulated WAN between the regions; everything is torn
+// down on exit.
 //
-//	flypg-lab demo    a short narrated scenario
+//	flypg-lab demo    a short narrated scenario with the example app in both regions
+//	flypg-lab up      the same cluster, left running for curl until Ctrl-C
+//	flypg-lab bench   the benchmark suite, as a markdown report
 //
-// Progress and errors go to stderr, results to stdout.
+// Run it from the flypg repository (go run ./cmd/flypg-lab ...): demo and up
+// build ./examples/todo and run it as two processes. Progress and errors go
+// to stderr, results to stdout.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -18,10 +25,16 @@ import (
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: flypg-lab <command> [flags]
 
-commands:
-  demo    start a primary and a replica, run flypg against them, narrate what happens
+Runs flypg on this machine: a PostgreSQL primary in region syd, its hot
+standby in region lax, a simulated WAN between them. Run it from the flypg
+repository (go run ./cmd/flypg-lab ...).
 
-Run "flypg-lab <command> -help" for the command's flags.
+commands:
+  demo    run the example app in both regions and narrate what flypg does
+  up      start the same cluster and apps and keep them running until Ctrl-C
+  bench   run the benchmark suite and print (or write) a markdown report
+
+Run "flypg-lab <command> --help" for the command's flags.
 `)
 }
 
@@ -35,7 +48,11 @@ func main() {
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "demo":
-		err = runDemo(ctx, args)
+		err = runDemo(ctx, args, os.Stdout)
+	case "up":
+		err = runUp(ctx, args, os.Stdout)
+	case "bench":
+		err = runBench(ctx, args, os.Stdout)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -44,10 +61,12 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	if err == flag.ErrHelp {
-		return
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "flypg-lab: interrupted")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "flypg-lab:", err)
 		os.Exit(1)
 	}

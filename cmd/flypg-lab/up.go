@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+func runUp(ctx context.Context, args []string, stdout io.Writer) (err error) {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	rtt := fs.Duration("rtt", 60*time.Millisecond, "round-trip time of the simulated WAN between the two regions")
+	quiet := fs.Bool("quiet", false, "do not copy the apps' logs to stderr")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: flypg-lab up [--rtt 60ms] [--quiet]
+
+Starts the demo's cluster — PostgreSQL primary in syd, hot standby in lax,
+a simulated WAN, the example app (examples/todo) in each region — prints
+each node's URL and environment, and leaves it running until Ctrl-C, so
+that you can curl both regions. The apps' logs go to stderr.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
+	}
+	l, err := startLab(ctx, *rtt)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, l.Close()) }()
+	var logs io.Writer = os.Stderr
+	if *quiet {
+		logs = nil
+	}
+	if err := l.startApps(ctx, logs); err != nil {
+		return err
+	}
+	printUp(stdout, l)
+
+	// Run until ^C, or until an app dies: a half cluster is not worth
+	// keeping.
+	exited := make(chan *app, len(l.apps))
+	for _, a := range l.apps {
+		go func() { <-a.exited; exited <- a }()
+	}
+	select {
+	case <-ctx.Done():
+		progress("\ninterrupted: cleaning up...")
+		return nil
+	case a := <-exited:
+		return fmt.Errorf("the %s app exited: %v\n%s", a.region, a.err, a.logs.tail())
+	}
+}
+
+func printUp(w io.Writer, l *lab) {
+	fmt.Fprintf(w, "\nflypg lab is up: primary database in syd, hot standby in lax, %v round trip between them.\n\n", l.rtt)
+	fmt.Fprintf(w, "PostgreSQL  primary %s\n            replica %s\n\n", l.pg.Primary.DSN(), l.pg.Replicas[0].DSN())
+	for _, a := range l.apps {
+		fmt.Fprintf(w, "%s  %s  (pid %d)\n", a.region, a.url, a.pid)
+		for _, kv := range a.env {
+			fmt.Fprintf(w, "      %s\n", kv)
+		}
+		fmt.Fprintln(w)
+	}
+	syd, lax := l.apps[0], l.apps[1]
+	fmt.Fprintf(w, `Try:
+  curl -s -XPOST %[2]s/todos -d '{"title":"buy milk"}'          # written in syd, visible in lax at once
+  curl -s %[2]s/todos
+  curl -s -XPOST '%[2]s/todos?noawait=1' -d '{"title":"later"}'  # no wait for lax's replica
+  curl -s -XPOST %[2]s/todos/batch -d '{"titles":["a","b","c"]}' # one round trip (CallPrimary)
+  curl -s %[1]s/todos
+  curl -s %[2]s/stats
+
+Ctrl-C stops everything.
+`, syd.url, lax.url)
+}
