@@ -556,3 +556,18 @@ func TestOversizedResult(t *testing.T) {
 	_, err = r.laxDB.ExecContext(ctx, "INSERT INTO big VALUES (2, 'small')")
 	require.NoError(t, err, "the link survived")
 }
+
+func TestForwardedSessionStateDoesNotLeak(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS sess; CREATE TABLE sess (id int, tz text)")
+	ctx := testCtx(t)
+	_, err := r.laxDB.ExecContext(ctx, "SET TimeZone = 'Asia/Tokyo'; INSERT INTO sess VALUES (1, current_setting('TimeZone'))")
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := r.laxDB.ExecContext(ctx, "INSERT INTO sess VALUES ($1, current_setting('TimeZone'))", i+2)
+		require.NoError(t, err)
+	}
+	var tokyo int
+	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM sess WHERE tz = 'Asia/Tokyo'").Scan(&tokyo))
+	assert.Equal(t, 1, tokyo, "only the statement that set it saw the setting")
+}

@@ -3,6 +3,7 @@ package flypg
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/router"
 	"github.com/flypg/flypg/transport"
 )
 
@@ -145,6 +147,14 @@ func (s *server) exec(ctx context.Context, req *transport.Request, st *wire.Stat
 	res, err := run(ctx, conn, st, args)
 	if err == nil {
 		res.LSN, err = insertLSN(ctx, conn)
+	}
+	if s.node.classifier.Analyze(st.Query).Has(router.Session) {
+		// "SET …; INSERT …" must not leave its settings (search_path, role,
+		// …) on a pooled primary connection that serves other callers next.
+		// DISCARD ALL would also drop the wrapped driver's prepared
+		// statements, so the connection is retired instead; such strings
+		// are rare.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	if err != nil {
 		return &wire.Result{Err: s.wireError(ctx, err)}
