@@ -21,8 +21,8 @@ type Config struct {
 	// unset) the node runs every statement locally.
 	PrimaryRegion string
 	// DSN is the local database: the primary in the primary region, the
-	// region's replica elsewhere. Default $DATABASE_URL rewritten by
-	// ReplicaURL.
+	// region's replica elsewhere. Default $FLYPG_DSN, else $DATABASE_URL
+	// rewritten by ReplicaURL.
 	DSN string
 	// NodeName identifies the node in the cluster. Default: hostname plus a
 	// random suffix, unique per process start.
@@ -69,7 +69,7 @@ const (
 )
 
 // ConfigFromEnv builds a Config from the environment: FLY_REGION,
-// PRIMARY_REGION, DATABASE_URL, FLY_APP_NAME, FLYPG_JOIN, FLYPG_SECRET,
+// PRIMARY_REGION, DATABASE_URL, FLYPG_DSN, FLY_APP_NAME, FLYPG_JOIN, FLYPG_SECRET,
 // FLYPG_GOSSIP_ADDR, FLYPG_RPC_ADDR, FLYPG_NODE_NAME, FLYPG_AWAIT_TIMEOUT and
 // FLYPG_RPC_TIMEOUT (Go durations).
 func ConfigFromEnv() (Config, error) {
@@ -107,6 +107,9 @@ func ConfigFromEnv() (Config, error) {
 		}
 	}
 	cfg = cfg.withDefaults()
+	if cfg.DSN = os.Getenv("FLYPG_DSN"); cfg.DSN != "" {
+		return cfg, errors.Join(errs...)
+	}
 	if url := os.Getenv("DATABASE_URL"); url != "" {
 		dsn, err := ReplicaURL(url, cfg.Region, cfg.PrimaryRegion)
 		if err != nil {
@@ -125,6 +128,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PrimaryRegion == "" {
 		c.PrimaryRegion = envOr("PRIMARY_REGION", defaultRegion)
+	}
+	if c.DSN == "" {
+		c.DSN = os.Getenv("FLYPG_DSN")
 	}
 	if c.DSN == "" {
 		if u := os.Getenv("DATABASE_URL"); u != "" {

@@ -37,7 +37,7 @@ func TestReplicaURL(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	for _, k := range []string{"FLY_REGION", "PRIMARY_REGION", "DATABASE_URL", "FLY_APP_NAME", "FLYPG_JOIN", "FLYPG_SECRET",
-		"FLYPG_GOSSIP_ADDR", "FLYPG_RPC_ADDR", "FLYPG_ADVERTISE_RPC_ADDR", "FLYPG_NODE_NAME", "FLYPG_AWAIT_TIMEOUT", "FLYPG_RPC_TIMEOUT", "FLYPG_GOSSIP_PROFILE"} {
+		"FLYPG_GOSSIP_ADDR", "FLYPG_RPC_ADDR", "FLYPG_ADVERTISE_RPC_ADDR", "FLYPG_NODE_NAME", "FLYPG_AWAIT_TIMEOUT", "FLYPG_RPC_TIMEOUT", "FLYPG_GOSSIP_PROFILE", "FLYPG_DSN"} {
 		t.Setenv(k, "")
 	}
 	cfg, err := ConfigFromEnv()
@@ -71,6 +71,13 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, rolePrimary, cfg.role())
 	assert.Equal(t, "postgres://u@db.internal:5432/app", cfg.DSN, "the primary region uses DATABASE_URL as is")
 	assert.Equal(t, []string{"10.0.0.1:7946", "10.0.0.2:7946"}, cfg.Join)
+
+	t.Setenv("FLYPG_DSN", "postgres://u@10.1.2.3:5433/app")
+	t.Setenv("FLY_REGION", "lax")
+	cfg, err = ConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@10.1.2.3:5433/app", cfg.DSN, "FLYPG_DSN wins over the derived replica URL")
+	t.Setenv("FLYPG_DSN", "")
 
 	t.Setenv("FLYPG_RPC_TIMEOUT", "soon")
 	_, err = ConfigFromEnv()

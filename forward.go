@@ -61,8 +61,17 @@ func (n *Node) remoteError(ctx context.Context, e *wire.Error) error {
 	if err := n.backend.decodeError(e); err != nil {
 		return err
 	}
-	if e.Kind == wire.ErrCanceled && ctx.Err() != nil {
-		return ctx.Err()
+	// The two ends' clocks for one deadline differ by the link's latency;
+	// whichever end noticed first, the caller sees a context error.
+	switch e.Kind {
+	case wire.ErrCanceled, wire.ErrDeadline:
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.Kind == wire.ErrCanceled {
+			return fmt.Errorf("flypg: on the primary: %w", context.Canceled)
+		}
+		return fmt.Errorf("flypg: on the primary: %w", context.DeadlineExceeded)
 	}
 	if e.Kind == wire.ErrTxGone {
 		return ErrTxGone

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/flypg/flypg/router"
 	"github.com/flypg/flypg/transport"
 )
+
+// serveIdleConns is how many idle primary connections a node keeps for the
+// statements and procedures it serves.
+const serveIdleConns = 64
 
 // classifierCacheSize bounds the per-node cache of statement classes. ORMs
 // issue a few hundred distinct statements; the cache holds them all.
@@ -47,7 +52,12 @@ type Node struct {
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DSN == "" {
-		return nil, errors.New("flypg: no local database: set Config.DSN or DATABASE_URL")
+		if u := os.Getenv("DATABASE_URL"); u != "" {
+			if _, err := ReplicaURL(u, cfg.Region, cfg.PrimaryRegion); err != nil {
+				return nil, err
+			}
+		}
+		return nil, errors.New("flypg: no local database: set Config.DSN, FLYPG_DSN or DATABASE_URL")
 	}
 	n := &Node{cfg: cfg, role: cfg.role(), backend: pgxBackend{}, classifier: router.NewClassifier(classifierCacheSize)}
 	local, err := n.backend.connector(cfg.DSN)
@@ -90,7 +100,13 @@ func (n *Node) connectorFor(dsn string, d *Driver) (driver.Connector, error) {
 // routing: it serves forwarded work and procedures. Opened on first use, so
 // a node that never serves (dev mode) runs no database/sql goroutines.
 func (n *Node) localDB() *sql.DB {
-	n.dbOnce.Do(func() { n.db = sql.OpenDB(n.local) })
+	n.dbOnce.Do(func() {
+		n.db = sql.OpenDB(n.local)
+		// A primary-region node serves every replica region's writes
+		// concurrently; database/sql's default of 2 idle connections
+		// would close and reopen primary connections under load.
+		n.db.SetMaxIdleConns(serveIdleConns)
+	})
 	return n.db
 }
 

@@ -116,7 +116,10 @@ func (s *server) wireError(ctx context.Context, err error) *wire.Error {
 	if e := s.node.backend.encodeError(err); e != nil {
 		return e
 	}
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &wire.Error{Kind: wire.ErrDeadline, Message: err.Error()}
+	case errors.Is(err, context.Canceled):
 		return &wire.Error{Kind: wire.ErrCanceled, Message: err.Error()}
 	}
 	return &wire.Error{Kind: wire.ErrOther, Message: err.Error()}

@@ -38,24 +38,29 @@ type app struct {
 	err    error         // cmd.Wait's result, set before exited closes
 }
 
-// startApps builds the example app and runs it twice: in syd on the
-// primary, in lax on the replica. lax reaches syd's write link through a WAN
-// proxy. logOut receives the apps' log lines (nil: kept only for errors).
-func (l *lab) startApps(ctx context.Context, logOut io.Writer) error {
+// appBinary builds examples/todo into a fresh temporary directory; remove
+// deletes it. A running executable does not need its file: callers remove
+// it as soon as the apps have started, so that nothing is left behind
+// however the lab ends.
+func appBinary(ctx context.Context) (bin string, remove func(), err error) {
 	progress("building examples/todo...")
 	dir, err := os.MkdirTemp("", "flypg-lab-")
 	if err != nil {
-		return fmt.Errorf("temp dir for the app binary: %w", err)
+		return "", nil, fmt.Errorf("temp dir for the app binary: %w", err)
 	}
-	// A running executable does not need its file: once both processes have
-	// started the directory goes, so nothing is left behind however the lab
-	// ends.
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "todo")
+	remove = func() { _ = os.RemoveAll(dir) }
+	bin = filepath.Join(dir, "todo")
 	if err := buildApp(ctx, bin); err != nil {
-		return err
+		remove()
+		return "", nil, err
 	}
+	return bin, remove, nil
+}
 
+// startApps runs the example app (bin, from appBinary) twice: in syd on the
+// primary, in lax on the replica. lax reaches syd's write link through a WAN
+// proxy. logOut receives the apps' log lines (nil: kept only for errors).
+func (l *lab) startApps(ctx context.Context, bin string, logOut io.Writer) (err error) {
 	addrs := map[string]string{}
 	for _, k := range []string{"syd-http", "syd-gossip", "syd-rpc", "lax-http", "lax-gossip", "lax-rpc"} {
 		if addrs[k], err = freeAddr(); err != nil {
@@ -67,7 +72,6 @@ func (l *lab) startApps(ctx context.Context, logOut io.Writer) error {
 		return fmt.Errorf("WAN proxy for the write link: %w", err)
 	}
 	common := []string{
-		"PRIMARY_REGION=syd",
 		"FLYPG_SECRET=" + secret,
 		"FLYPG_GOSSIP_PROFILE=local",
 	}
@@ -75,6 +79,7 @@ func (l *lab) startApps(ctx context.Context, logOut io.Writer) error {
 	progress("starting the app in syd (primary region)...")
 	syd, err := l.startApp(ctx, bin, "syd", addrs["syd-http"], logOut, append([]string{
 		"FLY_REGION=syd",
+		"PRIMARY_REGION=syd",
 		"DATABASE_URL=" + l.pg.Primary.DSN(),
 		"FLYPG_NODE_NAME=syd-1",
 		"FLYPG_GOSSIP_ADDR=" + addrs["syd-gossip"],
@@ -91,6 +96,7 @@ func (l *lab) startApps(ctx context.Context, logOut io.Writer) error {
 	progress("starting the app in lax (replica region)...")
 	_, err = l.startApp(ctx, bin, "lax", addrs["lax-http"], logOut, append([]string{
 		"FLY_REGION=lax",
+		"PRIMARY_REGION=syd",
 		// flypg would derive lax.<host>:5433 from DATABASE_URL, Fly.io's
 		// layout; here the replica is elsewhere, so name it.
 		"FLYPG_DSN=" + l.pg.Replicas[0].DSN(),

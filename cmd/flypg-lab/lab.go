@@ -52,7 +52,7 @@ func startLab(ctx context.Context, rtt time.Duration) (_ *lab, err error) {
 		}
 	}()
 	progress("starting PostgreSQL: primary (syd) + hot standby (lax)...")
-	if l.pg, err = pgcluster.Start(ctx, pgcluster.Options{}); err != nil {
+	if l.pg, err = pgcluster.Start(ctx, pgcluster.Options{KeepSignals: true}); err != nil { // main handles ^C, so the apps get a graceful stop
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)
 	}
 	l.wan = wan.New(rtt)

@@ -61,8 +61,14 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	var ue usageError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		if !ue.printed {
+			fmt.Fprintln(os.Stderr, "flypg-lab:", err)
+		}
+		os.Exit(2)
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(os.Stderr, "flypg-lab: interrupted")
 		os.Exit(130)
@@ -70,4 +76,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flypg-lab:", err)
 		os.Exit(1)
 	}
+}
+
+// usageError is a command line the command cannot run: exit status 2.
+// printed: the flag package has already printed it, with the usage.
+type usageError struct {
+	err     error
+	printed bool
+}
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// parseFlags parses a command's flags; a bad flag is a usageError (the flag
+// package has printed it with the usage).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err: err, printed: true}
+	}
+	return err
 }

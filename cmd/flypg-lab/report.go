@@ -14,6 +14,7 @@ type report struct {
 	Preamble []string // paragraphs
 	Machine  [][2]string
 	Goals    []goal
+	Findings []string // what the goals do not cover, under them
 	Sections []section
 }
 
@@ -56,6 +57,12 @@ func (r *report) markdown() string {
 			t.Rows = append(t.Rows, []string{g.What, g.Target, g.Measured, metText(g.Met)})
 		}
 		b.WriteString(t.markdown())
+		b.WriteString("\n")
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "- %s\n", f)
+	}
+	if len(r.Findings) > 0 {
 		b.WriteString("\n")
 	}
 	for _, s := range r.Sections {

@@ -25,13 +25,19 @@ that you can curl both regions. The apps' logs go to stderr.
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
+		return usageError{err: fmt.Errorf("up: unexpected arguments %q", fs.Args())}
 	}
+	// Build first: outside the repository this fails before anything starts.
+	bin, removeBin, err := appBinary(ctx)
+	if err != nil {
+		return err
+	}
+	defer removeBin()
 	l, err := startLab(ctx, *rtt)
 	if err != nil {
 		return err
@@ -41,7 +47,9 @@ that you can curl both regions. The apps' logs go to stderr.
 	if *quiet {
 		logs = nil
 	}
-	if err := l.startApps(ctx, logs); err != nil {
+	err = l.startApps(ctx, bin, logs)
+	removeBin()
+	if err != nil {
 		return err
 	}
 	printUp(stdout, l)

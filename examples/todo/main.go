@@ -4,7 +4,17 @@
 // primary region and waits until they are visible locally, so a client that
 // creates a todo and reads it back from the same region always finds it.
 //
-// The application code is plain database/sql; only main knows about flypg.
+// The handlers are plain database/sql; flypg appears only where the app
+// opts in — NoAwait, CallPrimary for the batch endpoint, and flypg's errors
+// mapped to HTTP statuses.
+//
+//	POST /todos {"title": "..."}            create (?noawait=1: answer before replay)
+//	POST /todos/batch {"titles": [...]}     create several in one round trip
+//	GET  /todos, GET /todos/{id}            read, always on the local database
+//	POST /todos/{id}/complete               mark done
+//	GET  /healthz                           region, role, ready (503 until the
+//	                                        primary region is reachable)
+//	GET  /stats                             the node's flypg.Stats
 //
 // Configuration is by environment only:
 //

@@ -27,6 +27,10 @@ type Options struct {
 	BinDir string
 	// Logf receives progress lines (e.g. t.Logf). Nil discards them.
 	Logf func(format string, args ...any)
+	// KeepSignals leaves SIGINT/SIGTERM to the caller, which then must Stop
+	// the cluster itself. By default an interrupt stops every running
+	// cluster and exits, so a ^C'd test leaves nothing behind.
+	KeepSignals bool
 }
 
 // Cluster is a running primary and its replicas.
@@ -57,7 +61,7 @@ var baseSettings = map[string]string{
 	"log_min_messages":             "warning",
 	"log_line_prefix":              "'%m [%p] '",
 	"track_activities":             "on",
-	"dynamic_shared_memory_type":   "posix",
+	"dynamic_shared_memory_type":   "mmap", // files in the data dir: a killed server leaks no /dev/shm segment
 	"max_prepared_transactions":    "10",
 }
 
@@ -84,7 +88,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
-	register(c)
+	register(c, !opts.KeepSignals)
 	defer func() {
 		if err != nil {
 			c.Stop()

@@ -101,9 +101,12 @@ var live struct {
 	done     chan struct{}
 }
 
-func register(c *Cluster) {
+func register(c *Cluster, signals bool) {
 	live.Lock()
 	defer live.Unlock()
+	if !signals {
+		return
+	}
 	if live.clusters == nil {
 		live.clusters = map[*Cluster]struct{}{}
 	}
@@ -119,6 +122,9 @@ func register(c *Cluster) {
 func unregister(c *Cluster) {
 	live.Lock()
 	defer live.Unlock()
+	if _, ok := live.clusters[c]; !ok {
+		return
+	}
 	delete(live.clusters, c)
 	if len(live.clusters) == 0 && live.sigs != nil {
 		signal.Stop(live.sigs)

@@ -84,7 +84,8 @@ type ProcResult struct {
 // Error kinds.
 const (
 	ErrPostgres = "pg"       // a PostgreSQL error; PG holds every field
-	ErrCanceled = "canceled" // the server-side context ended
+	ErrCanceled = "canceled" // the caller cancelled; the server stopped the statement
+	ErrDeadline = "deadline" // the caller's deadline passed; the server stopped the statement
 	ErrProc     = "proc"     // unknown procedure, panic, or the procedure's own error
 	ErrTxGone   = "txgone"   // the remote transaction does not exist (any more)
 	ErrOther    = "other"
