@@ -80,6 +80,10 @@ func splitJoin(join []string) (peers []string, dns string) {
 }
 
 func (n *Node) stopCluster() error {
+	n.bg.Lock()
+	n.bg.closed = true
+	n.bg.Unlock()
+	n.bg.wg.Wait()
 	var errs []error
 	if n.transport != nil {
 		errs = append(errs, n.transport.Close())
@@ -107,7 +111,15 @@ func (n *Node) localIsPrimary(ctx context.Context) bool {
 		return st.primary
 	}
 	if n.checking.CompareAndSwap(false, true) {
+		n.bg.Lock()
+		if n.bg.closed {
+			n.bg.Unlock()
+			return st != nil && st.primary
+		}
+		n.bg.wg.Add(1)
+		n.bg.Unlock()
 		go func() {
+			defer n.bg.wg.Done()
 			defer n.checking.Store(false)
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

@@ -41,6 +41,11 @@ type Node struct {
 	tracker      *lsn.Tracker
 	primaryState atomic.Pointer[primaryState]
 	checking     atomic.Bool
+	bg           struct { // background refreshes, waited for by Close
+		sync.Mutex
+		wg     sync.WaitGroup
+		closed bool
+	}
 
 	closeOnce sync.Once
 	closeErr  error
