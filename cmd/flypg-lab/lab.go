@@ -62,12 +62,7 @@ func startLab(ctx context.Context, rtt time.Duration) (_ *lab, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("WAN proxy for replication: %w", err)
 	}
-	host, port, _ := net.SplitHostPort(repl)
-	p, _ := strconv.Atoi(port)
-	if err := l.pg.Replicas[0].SetPrimaryConninfo(ctx, host, p); err != nil {
-		return nil, fmt.Errorf("replicate through the WAN: %w", err)
-	}
-	if err := l.pg.Replicas[0].WaitStreaming(ctx); err != nil {
+	if err := l.pg.Replicas[0].ReplicateFrom(ctx, repl); err != nil {
 		return nil, fmt.Errorf("replicate through the WAN: %w", err)
 	}
 

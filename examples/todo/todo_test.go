@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -229,16 +228,7 @@ func replicateThrough(ctx context.Context, t *testing.T, c *pgcluster.Cluster, w
 	t.Helper()
 	addr, err := w.Proxy(ctx, "primary", fmt.Sprintf("127.0.0.1:%d", c.Primary.Port()))
 	require.NoError(t, err)
-	_, portText, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	port, err := strconv.Atoi(portText)
-	require.NoError(t, err)
-	r := c.Replicas[0]
-	require.NoError(t, r.SetPrimaryConninfo(ctx, "127.0.0.1", port))
-	require.Eventually(t, func() bool {
-		got, err := r.QueryString(ctx, "SELECT coalesce((SELECT status = 'streaming' AND sender_port = $1 FROM pg_stat_wal_receiver), false)::text", port)
-		return err == nil && got == "true"
-	}, 20*time.Second, 10*time.Millisecond, "replica streaming through the WAN")
+	require.NoError(t, c.Replicas[0].ReplicateFrom(ctx, addr), "replica streaming through the WAN")
 }
 
 // TestDevMode runs the app with no regions at all: a plain pass-through on

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -283,15 +284,28 @@ func (s *Server) Promote(ctx context.Context) error {
 	return nil
 }
 
-// SetPrimaryConninfo points a replica's WAL receiver at host:port (e.g. a
-// latency proxy in front of the primary). PostgreSQL restarts the receiver
-// on reload.
-func (s *Server) SetPrimaryConninfo(ctx context.Context, host string, port int) error {
+// ReplicateFrom points a replica's WAL receiver at addr ("host:port", e.g.
+// a latency proxy in front of the primary) and waits until it streams from
+// there. PostgreSQL restarts the receiver on reload; until then the old one
+// may still be streaming, so the wait checks the sender's port.
+func (s *Server) ReplicateFrom(ctx context.Context, addr string) error {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("pgcluster: %s: replicate from %q: %w", s.Name, addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("pgcluster: %s: replicate from %q: %w", s.Name, addr, err)
+	}
 	info := fmt.Sprintf("host=%s port=%d user=postgres sslmode=disable application_name=%s", host, port, s.Name)
 	if err := s.Exec(ctx, fmt.Sprintf("ALTER SYSTEM SET primary_conninfo = '%s'", info)); err != nil {
 		return err
 	}
-	return s.Exec(ctx, "SELECT pg_reload_conf()")
+	if err := s.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return err
+	}
+	return s.poll(ctx, "streaming from "+addr, `SELECT coalesce((SELECT status = 'streaming' AND sender_port = $1
+		FROM pg_stat_wal_receiver), false)`, port)
 }
 
 func freePort() (int, error) {
