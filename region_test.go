@@ -571,3 +571,82 @@ func TestForwardedSessionStateDoesNotLeak(t *testing.T) {
 	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM sess WHERE tz = 'Asia/Tokyo'").Scan(&tokyo))
 	assert.Equal(t, 1, tokyo, "only the statement that set it saw the setting")
 }
+
+func TestPreparedStatementsRouteWhenRun(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS pr; CREATE TABLE pr (id int PRIMARY KEY)")
+	ctx := testCtx(t)
+	db := r.laxDB
+	db.SetMaxOpenConns(1) // every statement and transaction shares one connection
+
+	// A write prepared in autocommit, then used in a read-only (local)
+	// transaction: the replica refuses it, as pgx would; nothing commits.
+	ins, err := db.PrepareContext(ctx, "INSERT INTO pr VALUES ($1)")
+	require.NoError(t, err)
+	defer ins.Close()
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	_, err = tx.StmtContext(ctx, ins).ExecContext(ctx, 777)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "a write in a read-only transaction must fail")
+	assert.Equal(t, "25006", pgErr.Code)
+	require.NoError(t, tx.Rollback())
+	var n int
+	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM pr").Scan(&n))
+	assert.Zero(t, n)
+
+	// A read prepared inside a remote transaction, used after it: local.
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	sel, err := tx.PrepareContext(ctx, "SELECT pg_is_in_recovery()")
+	require.NoError(t, err)
+	var rec bool
+	require.NoError(t, sel.QueryRowContext(ctx).Scan(&rec))
+	assert.False(t, rec, "inside the remote transaction: on the primary")
+	require.NoError(t, tx.Commit())
+	dbSel, err := db.PrepareContext(ctx, "SELECT pg_is_in_recovery()")
+	require.NoError(t, err)
+	defer dbSel.Close()
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, tx.StmtContext(ctx, dbSel).QueryRowContext(ctx).Scan(&rec))
+	require.NoError(t, tx.Commit())
+	before := r.lax.Stats().Forwarded
+	require.NoError(t, dbSel.QueryRowContext(ctx).Scan(&rec))
+	assert.True(t, rec, "after the transaction the read runs on the replica again")
+	assert.Equal(t, before, r.lax.Stats().Forwarded)
+}
+
+func TestSessionStateOnThePrimaryIsNotPooled(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS sess2; CREATE TABLE sess2 (id int, tz text)")
+	ctx := testCtx(t)
+
+	// A plain SET inside a remote transaction outlives the transaction on
+	// its connection: that connection must not serve the next caller.
+	tx, err := r.laxDB.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "SET TimeZone = 'Asia/Tokyo'")
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO sess2 VALUES (0, current_setting('TimeZone'))")
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	for i := range 5 {
+		_, err := r.laxDB.ExecContext(ctx, "INSERT INTO sess2 VALUES ($1, current_setting('TimeZone'))", i+1)
+		require.NoError(t, err)
+	}
+	var tokyo int
+	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM sess2 WHERE tz = 'Asia/Tokyo'").Scan(&tokyo))
+	assert.Equal(t, 1, tokyo)
+
+	// A session advisory lock taken by a forwarded statement is not left
+	// behind on a pooled primary connection.
+	var ok bool
+	require.NoError(t, r.laxDB.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(4243)").Scan(&ok))
+	assert.True(t, ok)
+	assert.Eventually(t, func() bool {
+		var held int
+		err := r.primary.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4243").Scan(&held)
+		return err == nil && held == 0
+	}, 5*time.Second, 10*time.Millisecond, "the connection holding the lock was closed, not pooled")
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ type serverTx struct {
 	cancel context.CancelFunc // ends the transaction's lifetime: rollback
 	mu     sync.Mutex         // one statement at a time, in order
 	used   time.Time
+	retire bool // a statement changed the session: close the connection, don't pool it
 	done   chan struct{}
 }
 
@@ -89,6 +91,23 @@ func (s *server) ServeRPC(ctx context.Context, req *transport.Request) (out []by
 	}
 	return nil, fmt.Errorf("flypg: unknown method %q", req.Method)
 }
+
+// sessionStateRE matches statements that leave state on the session beyond
+// their own run: session advisory locks, temporary objects, named prepared
+// statements, holdable cursors. Matching a few extra statements (a word in
+// a string) only costs a reconnect.
+var sessionStateRE = regexp.MustCompile(`(?i)advisory_(lock|unlock)|\b(temp|temporary|prepare)\b|\bwith\s+hold\b`)
+
+// leavesSessionState reports whether query may change its session for later
+// statements: "SET …; INSERT …", a session advisory lock, a temp table. The
+// pooled primary connection it ran on must not serve another caller then.
+func (s *server) leavesSessionState(query string) bool {
+	return s.node.classifier.Analyze(query).Has(router.Session) || sessionStateRE.MatchString(query)
+}
+
+// retire closes a pooled connection instead of returning it to the pool.
+// DISCARD ALL would also drop the wrapped driver's prepared statements.
+func retire(conn *sql.Conn) { _ = conn.Raw(func(any) error { return driver.ErrBadConn }) }
 
 // resultLimit leaves room for the frame's envelope under the link's limit.
 const resultLimit = transport.DefaultMaxFrameSize - 4096
@@ -151,13 +170,8 @@ func (s *server) exec(ctx context.Context, req *transport.Request, st *wire.Stat
 	if err == nil {
 		res.LSN, err = insertLSN(ctx, conn)
 	}
-	if s.node.classifier.Analyze(st.Query).Has(router.Session) {
-		// "SET …; INSERT …" must not leave its settings (search_path, role,
-		// …) on a pooled primary connection that serves other callers next.
-		// DISCARD ALL would also drop the wrapped driver's prepared
-		// statements, so the connection is retired instead; such strings
-		// are rare.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	if s.leavesSessionState(st.Query) {
+		retire(conn)
 	}
 	if err != nil {
 		return &wire.Result{Err: s.wireError(ctx, err)}

@@ -34,6 +34,9 @@ func (s *server) execInTx(ctx context.Context, req *transport.Request, st *wire.
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.used = time.Now()
+	if s.leavesSessionState(st.Query) {
+		t.retire = true // a plain SET inside the transaction outlives it
+	}
 	res, err := run(ctx, t.tx, st, args)
 	if err != nil {
 		res = &wire.Result{Err: s.wireError(ctx, err)}
@@ -159,7 +162,7 @@ func (s *server) abortTx(key txKey, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_ = t.tx.Rollback()
-	_ = t.conn.Close()
+	t.release()
 	close(t.done)
 }
 
@@ -172,7 +175,7 @@ func (s *server) endTx(ctx context.Context, req *transport.Request, end wire.TxE
 	t.mu.Lock()
 	defer func() {
 		t.cancel()
-		_ = t.conn.Close()
+		t.release()
 		close(t.done)
 		t.mu.Unlock()
 	}()
@@ -214,4 +217,13 @@ func (s *server) openTxCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.txs)
+}
+
+// release hands the transaction's connection back to the pool, or closes
+// it when a statement left session state on it.
+func (t *serverTx) release() {
+	if t.retire {
+		retire(t.conn)
+	}
+	_ = t.conn.Close()
 }

@@ -70,7 +70,10 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	case c.remoteTx != nil:
 		return c.remoteTx.exec(ctx, s.query, args)
 	case s.inner == nil:
-		return c.forwardExec(ctx, s.query, args)
+		// Not prepared locally, but database/sql keeps statements per
+		// connection beyond the transaction they were prepared in: where
+		// the statement runs is decided now, like an unprepared one.
+		return c.ExecContext(ctx, s.query, args)
 	case !c.routing(ctx):
 		return s.execLocal(ctx, args)
 	}
@@ -85,7 +88,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	case c.remoteTx != nil:
 		return c.remoteTx.query(ctx, s.query, args)
 	case s.inner == nil:
-		return c.forwardQuery(ctx, s.query, args)
+		return c.QueryContext(ctx, s.query, args)
 	case !c.routing(ctx):
 		return s.queryLocal(ctx, args)
 	}

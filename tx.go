@@ -72,8 +72,10 @@ func (t *remoteTx) run(ctx context.Context, query string, args []driver.NamedVal
 	}
 	t.conn.node.counters.forwarded.Add(1)
 	node, res, err := t.conn.node.forward(ctx, t.node, st)
-	if t.node == "" && res != nil && res.TxOpen {
-		t.node = node // the transaction now lives there
+	if t.node == "" && (res != nil && res.TxOpen || errors.Is(err, ErrUnknownOutcome)) {
+		// The transaction lives there now — or may: Rollback must reach
+		// that node, which answers "gone" if nothing was opened.
+		t.node = node
 	}
 	return res, err
 }
@@ -139,6 +141,16 @@ func (t *remoteTx) end(commit bool) (lsn.LSN, error) {
 			// serving node rolls back every transaction of a dead link.
 			return 0, nil
 		}
+		if commit && !errors.Is(err, ErrUnknownOutcome) {
+			// The COMMIT never left (the caller's context ended first, or
+			// no link): nothing committed, and database/sql will not call
+			// Rollback after Commit, so roll back here rather than leave
+			// the transaction holding locks until the idle timeout.
+			t.abandon()
+			if cerr := t.ctx.Err(); cerr != nil {
+				return 0, cerr
+			}
+		}
 		return 0, err
 	}
 	var res wire.Result
@@ -152,6 +164,18 @@ func (t *remoteTx) end(commit bool) (lsn.LSN, error) {
 		return 0, t.conn.node.remoteError(ctx, res.Err)
 	}
 	return lsn.LSN(res.LSN), nil
+}
+
+// abandon sends a best-effort ROLLBACK for a transaction whose COMMIT was
+// not sent.
+func (t *remoteTx) abandon() {
+	body, err := wire.Marshal(&wire.TxEnd{Tx: t.id, Commit: false})
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), t.conn.node.cfg.RPCTimeout)
+	defer cancel()
+	_, _, _ = t.conn.node.call(ctx, t.node, wire.MethodTxEnd, body)
 }
 
 func (t *remoteTx) String() string { return fmt.Sprintf("remote tx %d on %s", t.id, t.node) }
