@@ -28,6 +28,10 @@ type backend interface {
 	sqlState(err error) string
 }
 
+// errKindCommitRollback carries pgx.ErrTxCommitRollback: COMMIT of a
+// transaction that had failed, which PostgreSQL answers with ROLLBACK.
+const errKindCommitRollback = "pgx.commit-rollback"
+
 // pgxBackend wraps github.com/jackc/pgx/v5/stdlib.
 type pgxBackend struct{}
 
@@ -42,6 +46,9 @@ func (pgxBackend) connector(dsn string) (driver.Connector, error) {
 // encodeError turns an error from the wrapped driver into its wire form,
 // keeping every field of a PostgreSQL error.
 func (pgxBackend) encodeError(err error) *wire.Error {
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return &wire.Error{Kind: errKindCommitRollback, Message: err.Error()}
+	}
 	var pg *pgconn.PgError
 	if !errors.As(err, &pg) {
 		return nil
@@ -62,6 +69,9 @@ func (pgxBackend) encodeError(err error) *wire.Error {
 // decodeError rebuilds the wrapped driver's own error type, so callers that
 // type-assert (*pgconn.PgError, as GORM does) see what a local error gives.
 func (pgxBackend) decodeError(e *wire.Error) error {
+	if e.Kind == errKindCommitRollback {
+		return pgx.ErrTxCommitRollback
+	}
 	if e.Kind != wire.ErrPostgres {
 		return nil
 	}

@@ -111,7 +111,15 @@ func encodeArgs(args []driver.NamedValue) ([]wire.Value, error) {
 		if a.Name != "" {
 			return nil, fmt.Errorf("flypg: named argument %q: PostgreSQL takes positional arguments only", a.Name)
 		}
-		v, err := wire.FromGo(a.Value)
+		val := a.Value
+		if t, ok := val.(time.Time); ok && t.Location() == time.Local {
+			// The wrapped driver encodes a timestamp (without time zone)
+			// from the wall clock: pin this node's offset, or the serving
+			// node's time.Local would change the value.
+			name, off := t.Zone()
+			val = t.In(time.FixedZone(name, off))
+		}
+		v, err := wire.FromGo(val)
 		if err != nil {
 			return nil, fmt.Errorf("flypg: argument $%d: %w", a.Ordinal, err)
 		}

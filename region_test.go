@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -408,6 +409,13 @@ func TestRemoteTransactions(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, "40001", pgErr.Code)
+
+	// COMMIT after a failed statement: the same sentinel pgx returns.
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO rtx VALUES (1, 1)")
+	require.ErrorAs(t, err, &pgErr)
+	assert.ErrorIs(t, tx.Commit(), pgx.ErrTxCommitRollback)
 
 	// A caller that vanishes mid-transaction: its transaction is rolled back
 	// and the primary connection freed.
