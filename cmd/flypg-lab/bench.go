@@ -48,8 +48,6 @@ minutes.
 		return o, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return o, usageError{err: fmt.Errorf("bench: unexpected arguments %q", fs.Args())}
 	case o.rtt < 0:
 		return o, usageError{err: fmt.Errorf("bench: --rtt %v: must not be negative", o.rtt)}
 	case !(o.scale > 0) || math.IsInf(o.scale, 0):

@@ -40,26 +40,11 @@ torn down at exit. Run it from the flypg repository: it builds the app.
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return usageError{err: fmt.Errorf("demo: unexpected arguments %q", fs.Args())}
-	}
-	// Build first: outside the repository this fails before anything starts.
-	bin, removeBin, err := appBinary(ctx)
-	if err != nil {
-		return err
-	}
-	defer removeBin()
-	l, err := startLab(ctx, *rtt)
+	l, err := startLabWithApps(ctx, *rtt, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
-	err = l.startApps(ctx, bin, nil)
-	removeBin()
-	if err != nil {
-		return err
-	}
 	defer httpClient.CloseIdleConnections()
 	syd, lax := l.apps[0], l.apps[1]
 	return demo(ctx, stdout, l, syd, lax)

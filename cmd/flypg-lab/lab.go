@@ -175,3 +175,23 @@ func freeAddr() (string, error) {
 }
 
 func progress(msg string) { fmt.Fprintln(os.Stderr, msg) }
+
+// startLabWithApps starts the lab with the example app running in each
+// region as its own process (demo and up). The app is built first, so that
+// outside the repository this fails before anything starts; the binary is
+// removed as soon as both apps run, so nothing is left however the lab ends.
+func startLabWithApps(ctx context.Context, rtt time.Duration, logs io.Writer) (*lab, error) {
+	bin, removeBin, err := appBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer removeBin()
+	l, err := startLab(ctx, rtt)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.startApps(ctx, bin, logs); err != nil {
+		return nil, errors.Join(err, l.Close())
+	}
+	return l, nil
+}

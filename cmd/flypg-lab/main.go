@@ -95,5 +95,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return usageError{err: err, printed: true}
 	}
+	if err == nil && fs.NArg() > 0 {
+		// No command takes positional arguments.
+		return usageError{err: fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())}
+	}
 	return err
 }

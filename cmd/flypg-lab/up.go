@@ -28,30 +28,15 @@ that you can curl both regions. The apps' logs go to stderr.
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return usageError{err: fmt.Errorf("up: unexpected arguments %q", fs.Args())}
-	}
-	// Build first: outside the repository this fails before anything starts.
-	bin, removeBin, err := appBinary(ctx)
-	if err != nil {
-		return err
-	}
-	defer removeBin()
-	l, err := startLab(ctx, *rtt)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, l.Close()) }()
 	var logs io.Writer = os.Stderr
 	if *quiet {
 		logs = nil
 	}
-	err = l.startApps(ctx, bin, logs)
-	removeBin()
+	l, err := startLabWithApps(ctx, *rtt, logs)
 	if err != nil {
 		return err
 	}
+	defer func() { err = errors.Join(err, l.Close()) }()
 	printUp(stdout, l)
 
 	// Run until ^C, or until an app dies: a half cluster is not worth
