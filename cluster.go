@@ -6,215 +6,209 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/transport"
 )
 
-// primaryCheckInterval is how often a node re-reads pg_is_in_recovery() of
-// its local database, to notice a promotion or a misconfiguration.
-const primaryCheckInterval = 5 * time.Second
+// minCheckGap spaces out role checks asked for by errors, so a burst of
+// failing connections costs one check, not one each.
+const minCheckGap = 100 * time.Millisecond
 
-// startCluster joins the node to the cluster: the LSN tracker for its local
-// database, the server for forwarded work, and the transport.
+// startCluster joins the node to the cluster: the transport, serving the
+// node's server, and the role checker that keeps what the node advertises
+// about its databases true.
 func (n *Node) startCluster(ctx context.Context) error {
-	if len(n.cfg.Secret) == 0 {
-		return errors.New("flypg: a cluster secret is required outside dev mode: set Config.Secret or FLYPG_SECRET")
-	}
-	tr, err := lsn.NewTracker(lsn.Config{DSN: n.cfg.DSN, Logger: n.cfg.Logger})
-	if err != nil {
-		return err
-	}
-	n.tracker = tr
-	primary, err := tr.InRecovery(ctx)
-	if err != nil {
-		tr.Close()
-		return fmt.Errorf("flypg: check the local database: %w", err)
-	}
-	n.setLocalPrimary(!primary)
-	if n.role == rolePrimary && primary {
-		tr.Close()
-		return fmt.Errorf("flypg: node %q is in the primary region %q but its local database is a standby (pg_is_in_recovery() = true): point DATABASE_URL at the primary",
-			n.cfg.NodeName, n.cfg.PrimaryRegion)
-	}
-
 	join, joinDNS := splitJoin(n.cfg.Join)
 	t, err := transport.Start(ctx, transport.Config{
-		NodeName:         n.cfg.NodeName,
-		Region:           n.cfg.Region,
-		PrimaryRegion:    n.cfg.PrimaryRegion,
-		GossipAddr:       n.cfg.GossipAddr,
-		RPCAddr:          n.cfg.RPCAddr,
-		AdvertiseRPCAddr: n.cfg.AdvertiseRPCAddr,
-		Join:             join,
-		JoinDNS:          joinDNS,
-		Secret:           n.cfg.Secret,
-		Profile:          n.cfg.GossipProfile,
-		Primary:          func() bool { return n.localIsPrimary(context.Background()) },
-		Logger:           n.cfg.Logger,
+		NodeName:          n.cfg.NodeName,
+		Region:            n.cfg.Region,
+		PrimaryRegion:     n.cfg.PrimaryRegion,
+		GossipAddr:        n.cfg.GossipAddr,
+		RPCAddr:           n.cfg.RPCAddr,
+		AdvertiseRPCAddr:  n.cfg.AdvertiseRPCAddr,
+		Join:              join,
+		JoinDNS:           joinDNS,
+		Secret:            n.cfg.Secret,
+		PreviousSecrets:   n.cfg.PreviousSecrets,
+		Label:             n.cfg.App,
+		Profile:           n.cfg.GossipProfile,
+		InsecurePlaintext: n.cfg.InsecurePlaintext,
+		Logger:            n.cfg.Logger,
 	}, n.server)
 	if err != nil {
-		tr.Close()
 		return err
 	}
 	n.transport = t
 	n.cfg.NodeName = t.Name()
+	n.bg.Add(1)
+	go n.checkRoles()
 	return nil
 }
 
-// splitJoin separates host:port peers from DNS names to resolve (an entry
+// splitJoin separates host:port peers from a DNS name to resolve (an entry
 // without a port, such as "myapp.internal").
 func splitJoin(join []string) (peers []string, dns string) {
 	for _, j := range join {
-		if _, _, err := net.SplitHostPort(j); err == nil || strings.Count(j, ":") > 1 {
+		if _, _, err := net.SplitHostPort(j); err == nil || strings.Count(j, ":") > 1 || dns != "" {
 			peers = append(peers, j)
-		} else if dns == "" {
-			dns = j
 		} else {
-			peers = append(peers, j)
+			dns = j
 		}
 	}
 	return peers, dns
 }
 
-func (n *Node) stopCluster() error {
-	n.bg.Lock()
-	n.bg.closed = true
-	n.bg.Unlock()
-	n.bg.wg.Wait()
-	var errs []error
-	if n.transport != nil {
-		errs = append(errs, n.transport.Close())
+// requestCheck asks the role checker to look at every database now: after
+// a refused write (25006), a connection error, a new database.
+func (n *Node) requestCheck() {
+	select {
+	case n.checks <- struct{}{}:
+	default:
 	}
-	n.server.close()
-	if n.tracker != nil {
-		errs = append(errs, n.tracker.Close())
-	}
-	n.dbOnce.Do(func() {}) // no opening after this point
-	if n.db != nil {
-		errs = append(errs, n.db.Close())
-	}
-	return errors.Join(errs...)
 }
 
-// localIsPrimary reports whether the local database accepts writes. The
-// answer is cached and refreshed at most every primaryCheckInterval, so the
-// write path pays nothing for it.
-func (n *Node) localIsPrimary(ctx context.Context) bool {
-	if n.tracker == nil {
-		return true // dev mode: whatever the local database is, it is used as is
-	}
-	st := n.primaryState.Load()
-	if st != nil && time.Since(st.at) < primaryCheckInterval {
-		return st.primary
-	}
-	if n.checking.CompareAndSwap(false, true) {
-		n.bg.Lock()
-		if n.bg.closed {
-			n.bg.Unlock()
-			return st != nil && st.primary
-		}
-		n.bg.wg.Add(1)
-		n.bg.Unlock()
-		go func() {
-			defer n.bg.wg.Done()
-			defer n.checking.Store(false)
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if rec, err := n.tracker.InRecovery(cctx); err == nil {
-				n.setLocalPrimary(!rec)
+// checkRoles asks each local database for its role every
+// RoleCheckInterval, and at once when asked; what changed is gossiped, so
+// that after a promotion writes route to the new primary without a restart
+// or a config change.
+func (n *Node) checkRoles() {
+	defer n.bg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-n.stop
+		cancel()
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-timer.C:
+		case <-n.checks:
+			timer.Stop()
+			select { // a burst of requests is one check
+			case <-n.stop:
+				return
+			case <-time.After(minCheckGap):
 			}
-		}()
-	}
-	return st != nil && st.primary
-}
-
-type primaryState struct {
-	primary bool
-	at      time.Time
-}
-
-func (n *Node) setLocalPrimary(p bool) {
-	old := n.primaryState.Swap(&primaryState{primary: p, at: time.Now()})
-	if n.transport != nil && (old == nil || old.primary != p) {
-		n.transport.SetPrimary(p)
+		}
+		changed := false
+		for _, db := range n.databases() {
+			if db.check(ctx) {
+				changed = true
+			}
+		}
+		if changed {
+			n.publish()
+		}
+		timer.Reset(n.cfg.RoleCheckInterval)
 	}
 }
 
-// WaitReady waits until the node can serve writes: a primary-region node is
-// known and reachable, or this node is one. In dev mode it returns at once.
-// Without a deadline on ctx it waits until ctx is cancelled.
+// publish advertises the node's databases and which of them it holds the
+// primary of.
+func (n *Node) publish() {
+	if n.transport == nil || n.closed() {
+		return
+	}
+	var metas []transport.DatabaseMeta
+	for _, db := range n.databases() {
+		id := db.id()
+		metas = append(metas, transport.DatabaseMeta{SysID: id.SysID, Name: id.Name, Primary: db.writable()})
+	}
+	if err := n.transport.SetDatabases(metas); err != nil {
+		n.cfg.Logger.Error("flypg: cannot advertise the node's databases", "err", err)
+	}
+}
+
+// primaryNodes selects the members that may take a write for database id:
+// those advertising its primary, this node excluded (it would not forward
+// if it had it); if none does — the cluster is starting, or between a
+// failover and the next check — the members of the primary region, which
+// decline if their copy is not the primary after all.
+func (n *Node) primaryNodes(id wire.DB) transport.Selector {
+	return func(ms []transport.Member) ([]transport.Member, string) {
+		var out []transport.Member
+		for _, m := range ms {
+			if m.Name == n.Name() {
+				continue
+			}
+			for _, d := range m.Databases {
+				if d.Primary && d.Name == id.Name && (id.SysID == 0 || d.SysID == 0 || d.SysID == id.SysID) {
+					out = append(out, m)
+					break
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out, fmt.Sprintf("nodes advertising the primary of database %s", id.Name)
+		}
+		for _, m := range ms {
+			if m.Name != n.Name() && m.Region == n.cfg.PrimaryRegion {
+				out = append(out, m)
+			}
+		}
+		return out, fmt.Sprintf("no node advertises the primary of database %s; nodes of primary region %q", id.Name, n.cfg.PrimaryRegion)
+	}
+}
+
+// withRPCTimeout bounds a forwarded call whose caller set no deadline; a
+// caller's own deadline covers forwarding and awaiting together.
+func (n *Node) withRPCTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.cfg.RPCTimeout)
+}
+
+// linkError maps transport failures to flypg's sentinels.
+func (n *Node) linkError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, transport.ErrUnknownOutcome):
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	case errors.Is(err, transport.ErrNoPrimary), errors.Is(err, transport.ErrNoNode):
+		return fmt.Errorf("%w: %w", ErrNoPrimary, err)
+	case errors.Is(err, transport.ErrNotSent):
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("%w: %w", ErrNoPrimary, err)
+		}
+		return fmt.Errorf("%w: %w", ErrNoPrimary, err)
+	}
+	return err
+}
+
+// WaitReady waits until the node can take writes for its own database: its
+// local copy is the primary, or a node with the primary is reachable. In
+// dev mode it returns at once. Without a deadline on ctx it waits until
+// ctx is cancelled.
 func (n *Node) WaitReady(ctx context.Context) error {
-	if n.transport == nil || n.localIsPrimary(ctx) {
+	if n.transport == nil {
 		return nil
 	}
+	body, err := wire.Marshal(&wire.Ping{DB: n.self.id()})
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		// The transport gives up on a context without a deadline, so wait
-		// in slices until ctx itself ends.
-		wctx, cancel := ctx, context.CancelFunc(func() {})
-		if _, ok := ctx.Deadline(); !ok {
-			wctx, cancel = context.WithTimeout(ctx, time.Second)
+		if n.self.writable() {
+			return nil
 		}
-		err := n.transport.WaitPrimary(wctx)
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _, err := n.transport.CallSelect(wctx, n.primaryNodes(n.self.id()), transport.ErrNoPrimary, wire.MethodPing, body)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if wctx == ctx || ctx.Err() != nil {
-			return n.linkError(ctx, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrNoPrimary, err)
+		case <-tick.C:
 		}
 	}
-}
-
-// GossipAddr is the memberlist address the node bound ("" in dev mode).
-func (n *Node) GossipAddr() string {
-	if n.transport == nil {
-		return ""
-	}
-	return n.transport.GossipAddr()
-}
-
-// RPCAddr is the write-link address the node listens on ("" in dev mode).
-func (n *Node) RPCAddr() string {
-	if n.transport == nil {
-		return ""
-	}
-	return n.transport.RPCAddr()
-}
-
-// Stats are a node's counters, for tests, health endpoints and metrics.
-type Stats struct {
-	// Forwarded counts statements sent to the primary region; Local those
-	// run on the local database; Retried reads the replica refused as
-	// writes (SQLSTATE 25006) and that were then forwarded.
-	Forwarded, Local, Retried int64
-	// Awaits counts waits for replay; Skipped writes that did not wait
-	// (NoAwait, or a writable local database).
-	Awaits, Skipped int64
-	// RemoteTx is the number of remote transactions this node is serving.
-	RemoteTx int
-	// Tracker is the LSN tracker's view (zero in dev mode).
-	Tracker lsn.Stats
-}
-
-type counters struct {
-	forwarded, local, retried, awaits, skipped atomic.Int64
-}
-
-// Stats returns the node's counters.
-func (n *Node) Stats() Stats {
-	s := Stats{
-		Forwarded: n.counters.forwarded.Load(),
-		Local:     n.counters.local.Load(),
-		Retried:   n.counters.retried.Load(),
-		Awaits:    n.counters.awaits.Load(),
-		Skipped:   n.counters.skipped.Load(),
-		RemoteTx:  n.server.openTxCount(),
-	}
-	if n.tracker != nil {
-		s.Tracker = n.tracker.Stats()
-	}
-	return s
 }

@@ -4,147 +4,192 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/flypg/flypg/transport"
 )
 
-// Config configures a Node. The zero value, completed from the environment by
-// ConfigFromEnv or by Start's defaults, is a dev-mode pass-through.
+// Config configures a Node. The zero value, completed from the environment
+// by ConfigFromEnv or by Start's defaults, is a dev-mode pass-through.
+// Every field's environment variable is listed in docs/configuration.md.
 type Config struct {
-	// Region is the node's region. Default $FLY_REGION, else "local".
+	// Region is the node's region. Default $FLY_REGION, else $MY_REGION,
+	// else "local".
 	Region string
 	// PrimaryRegion is the region of the primary database. Default
-	// $PRIMARY_REGION, else "local". When it equals Region (or both are
-	// unset) the node runs every statement locally.
+	// $PRIMARY_REGION. Without it the node is a pure pass-through (dev
+	// mode): no cluster, every statement on the local database. It is a
+	// preference, not a requirement: writes go to whichever node's
+	// database really is the primary (checked every RoleCheckInterval).
 	PrimaryRegion string
-	// DSN is the local database: the primary in the primary region, the
-	// region's replica elsewhere. Default $FLYPG_DSN, else $DATABASE_URL
-	// rewritten by ReplicaURL.
+	// DatabaseURL is the primary's URL for the node's own database — what
+	// Fly.io gives every node as DATABASE_URL, the same string in every
+	// region. Default $DATABASE_URL.
+	DatabaseURL string
+	// DSN names the local database explicitly: the primary in the primary
+	// region, the region's replica elsewhere. Default $FLYPG_DSN, else
+	// ReplicaURL(DatabaseURL, Region, PrimaryRegion).
 	DSN string
-	// NodeName identifies the node in the cluster. Default: hostname plus a
-	// random suffix, unique per process start.
+	// Driver is the wrapped driver: "pgx" (default) or "postgres"
+	// (lib/pq). Default $FLYPG_DRIVER.
+	Driver string
+	// App is the app's name: the gossip cluster label (two apps on one
+	// network never merge) and the DNS join name <App>.internal. Default
+	// $FLY_APP_NAME.
+	App string
+	// NodeName identifies the node in the cluster. Default
+	// $FLYPG_NODE_NAME, else the hostname plus a random suffix, unique per
+	// process start.
 	NodeName string
-	// GossipAddr is the memberlist bind host:port. Default
-	// $FLYPG_GOSSIP_ADDR, else ":7946" ("127.0.0.1:0" picks a free port).
+	// GossipAddr is the membership bind address, host:port. Default
+	// $FLYPG_GOSSIP_ADDR, else transport's default ("[::]:7946",
+	// advertising the machine's private address).
 	GossipAddr string
-	// RPCAddr is the write-link listen host:port. Default $FLYPG_RPC_ADDR,
-	// else ":7947" ("127.0.0.1:0" picks a free port).
+	// RPCAddr is the write-link listen address. Default $FLYPG_RPC_ADDR,
+	// else transport's default ("[::]:7947").
 	RPCAddr string
 	// AdvertiseRPCAddr is the write-link address other nodes dial, when it
-	// differs from RPCAddr (NAT, a proxy). Default $FLYPG_ADVERTISE_RPC_ADDR,
-	// else the bound RPCAddr.
+	// differs from RPCAddr (NAT, a proxy). Default
+	// $FLYPG_ADVERTISE_RPC_ADDR, else the bound address.
 	AdvertiseRPCAddr string
 	// Join lists peers' gossip addresses. Default $FLYPG_JOIN (comma
-	// separated), else the DNS name <FLY_APP_NAME>.internal when
-	// FLY_APP_NAME is set.
+	// separated), else the DNS name <App>.internal (AAAA on Fly.io) when
+	// App is set.
 	Join []string
-	// Secret is the shared cluster secret that encrypts gossip and
-	// authenticates the write link. Default $FLYPG_SECRET. Required outside
-	// dev mode.
+	// Secret is the shared cluster secret: it encrypts gossip and
+	// authenticates and encrypts the write link. At least 32 random bytes
+	// outside dev mode (`go run github.com/flypg/flypg/cmd/flypg-lab secret`
+	// makes one). Default $FLYPG_SECRET.
 	Secret []byte
+	// PreviousSecrets are still accepted from peers, so a rolling deploy
+	// can rotate the secret (docs/security.md). Default
+	// $FLYPG_SECRET_PREVIOUS (comma separated).
+	PreviousSecrets [][]byte
 	// AwaitTimeout bounds how long a write waits for the local replica to
-	// replay it. Default 5s.
+	// replay it. Default $FLYPG_AWAIT_TIMEOUT, else 5s.
 	AwaitTimeout time.Duration
+	// AwaitTimeoutPolicy says what a write that committed but was not
+	// replayed in time returns: AwaitTimeoutError (default, an
+	// *AwaitError) or AwaitTimeoutSucceed (nil, counted and logged). Default
+	// $FLYPG_AWAIT_TIMEOUT_POLICY ("error" or "succeed").
+	AwaitTimeoutPolicy AwaitTimeoutPolicy
 	// RPCTimeout bounds a forwarded call when the caller's context has no
-	// deadline. Default 5s.
+	// deadline. Default $FLYPG_RPC_TIMEOUT, else 5s.
 	RPCTimeout time.Duration
+	// GossipProfile tunes membership timings: "wan" (default), "lan", or
+	// "local" (fast failure detection for tests on one machine). Default
+	// $FLYPG_GOSSIP_PROFILE.
+	GossipProfile string
+	// MaxServeConns bounds, per database, the primary connections a
+	// primary-region node opens for the work other regions forward, so that
+	// they cannot exhaust the primary's max_connections; requests beyond
+	// it wait until their deadline. Default 40.
+	MaxServeConns int
+	// MaxTxPerPeer bounds the remote transactions one caller node holds
+	// open on this node at once; more wait for a slot. Default 32.
+	MaxTxPerPeer int
+	// RoleCheckInterval is how often the node asks each local database
+	// whether it is the primary (and at once after a refused write or a
+	// connection error), so a promotion reroutes writes by itself. Default
+	// 2s.
+	RoleCheckInterval time.Duration
+	// InsecurePlaintext turns off TLS on the write link. For benchmarks and
+	// tests of the link itself only; never in production.
+	InsecurePlaintext bool
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
-	// GossipProfile tunes membership timings: "wan" (default; memberlist's
-	// WAN config, for regions on different continents), "lan", or "local"
-	// (fast failure detection for tests on one machine). Default
-	// $FLYPG_GOSSIP_PROFILE, else "wan".
-	GossipProfile string
 }
 
+// AwaitTimeoutPolicy is what a committed but not yet replayed write
+// returns; see Config.AwaitTimeoutPolicy.
+type AwaitTimeoutPolicy int
+
 const (
-	defaultRegion       = "local"
-	defaultGossipAddr   = ":7946"
-	defaultRPCAddr      = ":7947"
-	defaultAwaitTimeout = 5 * time.Second
-	defaultRPCTimeout   = 5 * time.Second
+	// AwaitTimeoutError returns an *AwaitError carrying the result.
+	AwaitTimeoutError AwaitTimeoutPolicy = iota
+	// AwaitTimeoutSucceed returns success; Stats.AwaitTimeouts counts it
+	// and it is logged at Warn, once a minute at most.
+	AwaitTimeoutSucceed
 )
 
-// ConfigFromEnv builds a Config from the environment: FLY_REGION,
-// PRIMARY_REGION, DATABASE_URL, FLYPG_DSN, FLY_APP_NAME, FLYPG_JOIN, FLYPG_SECRET,
-// FLYPG_GOSSIP_ADDR, FLYPG_RPC_ADDR, FLYPG_NODE_NAME, FLYPG_AWAIT_TIMEOUT and
-// FLYPG_RPC_TIMEOUT (Go durations).
+const (
+	defaultRegion        = "local"
+	defaultAwaitTimeout  = 5 * time.Second
+	defaultRPCTimeout    = 5 * time.Second
+	defaultMaxServeConns = 40
+	defaultMaxTxPerPeer  = 32
+	defaultRoleCheck     = 2 * time.Second
+)
+
+// ConfigFromEnv builds a Config from the environment (see each field), and
+// completes it with the defaults. Errors name the variable and never
+// include a password or secret.
 func ConfigFromEnv() (Config, error) {
-	cfg := Config{
-		Region:        os.Getenv("FLY_REGION"),
-		PrimaryRegion: os.Getenv("PRIMARY_REGION"),
-		NodeName:      os.Getenv("FLYPG_NODE_NAME"),
-		GossipAddr:    os.Getenv("FLYPG_GOSSIP_ADDR"),
-		RPCAddr:       os.Getenv("FLYPG_RPC_ADDR"),
-	}
-	if s := os.Getenv("FLYPG_SECRET"); s != "" {
-		cfg.Secret = []byte(s)
-	}
-	for _, p := range strings.Split(os.Getenv("FLYPG_JOIN"), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.Join = append(cfg.Join, p)
-		}
-	}
-	if len(cfg.Join) == 0 {
-		if app := os.Getenv("FLY_APP_NAME"); app != "" {
-			cfg.Join = []string{app + ".internal"}
-		}
-	}
+	var cfg Config
 	var errs []error
+	if s := os.Getenv("FLYPG_SECRET_PREVIOUS"); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.PreviousSecrets = append(cfg.PreviousSecrets, []byte(p))
+			}
+		}
+	}
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
 	}{{"FLYPG_AWAIT_TIMEOUT", &cfg.AwaitTimeout}, {"FLYPG_RPC_TIMEOUT", &cfg.RPCTimeout}} {
 		if v := os.Getenv(d.env); v != "" {
 			dur, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("flypg: %s: %w", d.env, err))
+			if err != nil || dur <= 0 {
+				errs = append(errs, fmt.Errorf("flypg: %s=%q: want a positive Go duration such as 5s", d.env, v))
+				continue
 			}
 			*d.dst = dur
 		}
 	}
-	cfg = cfg.withDefaults()
-	if cfg.DSN = os.Getenv("FLYPG_DSN"); cfg.DSN != "" {
-		return cfg, errors.Join(errs...)
+	switch v := os.Getenv("FLYPG_AWAIT_TIMEOUT_POLICY"); v {
+	case "", "error":
+	case "succeed":
+		cfg.AwaitTimeoutPolicy = AwaitTimeoutSucceed
+	default:
+		errs = append(errs, fmt.Errorf("flypg: FLYPG_AWAIT_TIMEOUT_POLICY=%q: want \"error\" or \"succeed\"", v))
 	}
-	if url := os.Getenv("DATABASE_URL"); url != "" {
-		dsn, err := ReplicaURL(url, cfg.Region, cfg.PrimaryRegion)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		cfg.DSN = dsn
+	cfg = cfg.withDefaults()
+	if _, err := cfg.localDSN(); err != nil {
+		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
 }
 
 // withDefaults fills what the caller left empty, from the environment where
-// DESIGN says so, so that a hand-built Config behaves like ConfigFromEnv.
+// the field says so, so that a hand-built Config behaves like ConfigFromEnv.
 func (c Config) withDefaults() Config {
+	envDefault(&c.Region, "FLY_REGION")
+	envDefault(&c.Region, "MY_REGION")
 	if c.Region == "" {
-		c.Region = envOr("FLY_REGION", defaultRegion)
+		c.Region = defaultRegion
 	}
-	if c.PrimaryRegion == "" {
-		c.PrimaryRegion = envOr("PRIMARY_REGION", defaultRegion)
-	}
-	if c.DSN == "" {
-		c.DSN = os.Getenv("FLYPG_DSN")
-	}
-	if c.DSN == "" {
-		if u := os.Getenv("DATABASE_URL"); u != "" {
-			c.DSN, _ = ReplicaURL(u, c.Region, c.PrimaryRegion)
+	envDefault(&c.PrimaryRegion, "PRIMARY_REGION")
+	envDefault(&c.DatabaseURL, "DATABASE_URL")
+	envDefault(&c.DSN, "FLYPG_DSN")
+	envDefault(&c.Driver, "FLYPG_DRIVER")
+	envDefault(&c.App, "FLY_APP_NAME")
+	envDefault(&c.NodeName, "FLYPG_NODE_NAME")
+	envDefault(&c.GossipAddr, "FLYPG_GOSSIP_ADDR")
+	envDefault(&c.RPCAddr, "FLYPG_RPC_ADDR")
+	envDefault(&c.AdvertiseRPCAddr, "FLYPG_ADVERTISE_RPC_ADDR")
+	envDefault(&c.GossipProfile, "FLYPG_GOSSIP_PROFILE")
+	if len(c.Join) == 0 {
+		for _, p := range strings.Split(os.Getenv("FLYPG_JOIN"), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Join = append(c.Join, p)
+			}
 		}
 	}
-	if c.GossipAddr == "" {
-		c.GossipAddr = envOr("FLYPG_GOSSIP_ADDR", defaultGossipAddr)
-	}
-	if c.RPCAddr == "" {
-		c.RPCAddr = envOr("FLYPG_RPC_ADDR", defaultRPCAddr)
-	}
-	if c.AdvertiseRPCAddr == "" {
-		c.AdvertiseRPCAddr = os.Getenv("FLYPG_ADVERTISE_RPC_ADDR")
+	if len(c.Join) == 0 && c.App != "" {
+		c.Join = []string{c.App + ".internal"}
 	}
 	if len(c.Secret) == 0 {
 		if s := os.Getenv("FLYPG_SECRET"); s != "" {
@@ -152,7 +197,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.GossipProfile == "" {
-		c.GossipProfile = envOr("FLYPG_GOSSIP_PROFILE", "wan")
+		c.GossipProfile = transport.ProfileWAN
 	}
 	if c.AwaitTimeout <= 0 {
 		c.AwaitTimeout = defaultAwaitTimeout
@@ -160,10 +205,55 @@ func (c Config) withDefaults() Config {
 	if c.RPCTimeout <= 0 {
 		c.RPCTimeout = defaultRPCTimeout
 	}
+	if c.MaxServeConns <= 0 {
+		c.MaxServeConns = defaultMaxServeConns
+	}
+	if c.MaxTxPerPeer <= 0 {
+		c.MaxTxPerPeer = defaultMaxTxPerPeer
+	}
+	if c.RoleCheckInterval <= 0 {
+		c.RoleCheckInterval = defaultRoleCheck
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+func envDefault(dst *string, key string) {
+	if *dst == "" {
+		*dst = os.Getenv(key)
+	}
+}
+
+// localDSN is the node's own local database: DSN, or the one derived from
+// DatabaseURL. It never silently uses the primary as a replica region's
+// local database.
+func (c Config) localDSN() (string, error) {
+	if c.DSN != "" {
+		return c.DSN, nil
+	}
+	if c.DatabaseURL == "" {
+		return "", nil
+	}
+	return c.localFor(c.DatabaseURL)
+}
+
+// localFor derives the local copy of the database whose primary URL is
+// url: the explicit DSN's server with url's database name, else
+// ReplicaURL.
+func (c Config) localFor(url string) (string, error) {
+	if c.role() == roleDev {
+		return url, nil
+	}
+	if c.DSN != "" {
+		name, err := databaseName(url)
+		if err != nil {
+			return "", err
+		}
+		return withDatabase(c.DSN, name)
+	}
+	return ReplicaURL(url, c.Region, c.PrimaryRegion)
 }
 
 // role is what a node does, decided by its regions.
@@ -172,10 +262,11 @@ type role int
 const (
 	// roleDev: no primary region configured; a pure pass-through, no cluster.
 	roleDev role = iota
-	// rolePrimary: in the primary region; runs everything locally and serves
-	// the work replica-region nodes forward.
+	// rolePrimary: in the primary region: runs its statements locally and
+	// serves the work other regions forward (while its database is the
+	// primary).
 	rolePrimary
-	// roleReplica: in a replica region; reads locally, forwards writes.
+	// roleReplica: in a replica region: reads locally, forwards writes.
 	roleReplica
 )
 
@@ -190,41 +281,21 @@ func (c Config) role() role {
 	}
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
+// validate checks what Start needs, outside dev mode.
+func (c Config) validate() error {
+	if c.role() == roleDev {
+		return nil
 	}
-	return def
-}
-
-// replicaPort is the port Fly.io's PostgreSQL clusters serve read-only
-// replica connections on; 5432 reaches the primary through a proxy.
-const replicaPort = "5433"
-
-// ReplicaURL rewrites a primary database URL for a node in region: in the
-// primary region (or with no primary region) it returns the URL unchanged;
-// elsewhere it points the host at the region's replica, "<region>.<host>",
-// on port 5433 — the convention of Fly.io's PostgreSQL clusters (and
-// fly_postgres's config_repo_url). Apps with another layout set Config.DSN
-// themselves.
-func ReplicaURL(databaseURL, region, primaryRegion string) (string, error) {
-	if primaryRegion == "" || region == "" || region == primaryRegion {
-		return databaseURL, nil
+	if len(c.Secret) == 0 {
+		return errors.New("flypg: a cluster secret is required outside dev mode: set FLYPG_SECRET (or Config.Secret) to the same value on every node; make one with `openssl rand -base64 32` or `go run github.com/flypg/flypg/cmd/flypg-lab secret`")
 	}
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("flypg: DATABASE_URL: %w", err)
+	if err := transport.ValidateSecret(c.Secret); err != nil {
+		return fmt.Errorf("flypg: FLYPG_SECRET: %w", err)
 	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", fmt.Errorf("flypg: DATABASE_URL: want a postgres:// URL, got scheme %q", u.Scheme)
+	for i, s := range c.PreviousSecrets {
+		if err := transport.ValidateSecret(s); err != nil {
+			return fmt.Errorf("flypg: FLYPG_SECRET_PREVIOUS (secret %d): %w", i+1, err)
+		}
 	}
-	host := u.Hostname()
-	if host == "" {
-		return "", errors.New("flypg: DATABASE_URL has no host")
-	}
-	if net.ParseIP(host) != nil {
-		return "", fmt.Errorf("flypg: DATABASE_URL host %s is an IP address, so the %s replica's address cannot be derived from it: set Config.DSN", host, region)
-	}
-	u.Host = net.JoinHostPort(region+"."+host, replicaPort)
-	return u.String(), nil
+	return nil
 }

@@ -3,17 +3,19 @@ package flypg
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 
-	"github.com/flypg/flypg/internal/wire"
-	"github.com/flypg/flypg/lsn"
 	"github.com/flypg/flypg/router"
 )
 
-// conn wraps one connection of the wrapped driver to the local database. In
-// dev mode and in the primary region every call goes straight through;
-// routing decisions are made per call, so the wrapper costs a branch.
+// conn wraps one connection of the wrapped driver to a database's local
+// copy. Where that copy is writable (dev mode, the primary region) every
+// call goes straight through; elsewhere each statement is routed when it
+// runs. inner is nil for a detached connection: the local copy was
+// unreachable when it was made, so everything goes to the primary until
+// database/sql replaces it.
 type conn struct {
-	node  *Node
+	db    *database
 	inner driver.Conn
 
 	// At most one transaction is open on a connection (database/sql
@@ -46,8 +48,11 @@ var (
 	_ driver.Validator          = (*conn)(nil)
 )
 
-func newConn(n *Node, inner driver.Conn) *conn {
-	c := &conn{node: n, inner: inner}
+func newConn(db *database, inner driver.Conn) *conn {
+	c := &conn{db: db, inner: inner}
+	if inner == nil {
+		return c
+	}
 	c.beginTx, _ = inner.(driver.ConnBeginTx)
 	c.prepareCx, _ = inner.(driver.ConnPrepareContext)
 	c.execer, _ = inner.(driver.ExecerContext)
@@ -59,26 +64,46 @@ func newConn(n *Node, inner driver.Conn) *conn {
 	return c
 }
 
-// Unwrap returns the wrapped driver's connection, for code that reaches for
-// driver specifics through (*sql.Conn).Raw.
+func (c *conn) node() *Node { return c.db.n }
+
+// nonStandardStrings reports the local session's standard_conforming_strings
+// = off, which changes how the router must read string literals.
+func (c *conn) nonStandardStrings() bool {
+	return c.inner != nil && c.node().backend.NonStandardStrings(c.inner)
+}
+
+// Unwrap returns the wrapped driver's connection (nil for a detached
+// connection), for code that reaches for driver specifics through
+// (*sql.Conn).Raw.
 func (c *conn) Unwrap() driver.Conn { return c.inner }
+
+// errDetached refuses what only a local session can do on a connection
+// whose local database is unreachable.
+var errDetached = errors.New("flypg: the local database is unreachable, and this needs a session on it (SET, a local prepared statement): retry when it is back")
+
+// routing reports whether statements outside a transaction are routed:
+// outside dev mode, on a connection whose local copy is not the writable
+// primary, outside a local (read-only) transaction.
+func (c *conn) routing() bool {
+	return c.db.n.role != roleDev && !c.localTx && (c.inner == nil || !c.db.writable())
+}
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
 	return c.PrepareContext(context.Background(), query)
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if c.remoteTx != nil {
+	if c.remoteTx != nil || c.inner == nil {
 		return newRemoteStmt(c, query), nil
 	}
-	if c.routing(ctx) {
-		switch cls := c.node.classify(query); cls {
+	if c.routing() {
+		switch r := c.node().analyze(c, query); r.Class {
 		case router.Write:
 			// Forwarded as text and arguments at execution; preparing it on
 			// the replica would only cost a round trip.
 			return newRemoteStmt(c, query), nil
-		case router.TxControl, router.Listen:
-			return nil, refuse(cls, query)
+		case router.TxControl, router.SessionBound:
+			return nil, refuse(r, query)
 		}
 	}
 	return c.prepareLocal(ctx, query)
@@ -101,28 +126,37 @@ func (c *conn) prepareLocal(ctx context.Context, query string) (driver.Stmt, err
 }
 
 // Close closes the local connection. A remote transaction still open (the
-// app lost the *sql.Tx) is rolled back by the primary-region node when it
-// idles out; the link stays up for the node's other connections.
-func (c *conn) Close() error { return c.inner.Close() }
+// app lost the *sql.Tx) is rolled back by the serving node when it idles
+// out; the link stays up for the node's other connections.
+func (c *conn) Close() error {
+	if c.inner == nil {
+		return nil
+	}
+	return c.inner.Close()
+}
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
-// BeginTx opens a read-only transaction on the local database, and in a
-// replica region a read-write one on the primary: a remote transaction,
-// whose BEGIN travels with its first statement.
+// BeginTx opens a read-only transaction on the local database, and where
+// the local copy is not the primary a read-write one on the primary: a
+// remote transaction, whose BEGIN travels with its first statement.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if !opts.ReadOnly && c.routing(ctx) {
-		c.remoteTx = newRemoteTx(ctx, c, opts)
-		return c.remoteTx, nil
+	if c.routing() && (!opts.ReadOnly || c.inner == nil) {
+		t, err := newRemoteTx(ctx, c, opts)
+		if err != nil {
+			return nil, err
+		}
+		c.remoteTx = t
+		return t, nil
 	}
 	inner, err := c.beginLocal(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	c.localTx = true
-	return &localTx{conn: c, inner: inner}, nil
+	return &localTx{conn: c, inner: inner, ctx: ctx}, nil
 }
 
 func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -137,88 +171,66 @@ func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	return c.inner.Begin() //nolint:staticcheck // fallback for drivers without ConnBeginTx
 }
 
-// routing reports whether statements outside a transaction are routed:
-// only in a replica region whose local database really is a standby, and
-// not inside a local (read-only) transaction.
-func (c *conn) routing(ctx context.Context) bool {
-	return c.node.role == roleReplica && !c.localTx && !c.node.localIsPrimary(ctx)
-}
-
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.remoteTx != nil {
 		return c.remoteTx.exec(ctx, query, args)
 	}
-	if !c.routing(ctx) {
+	if !c.routing() {
 		return c.execLocal(ctx, query, args)
 	}
-	return dispatch(c, query,
+	return dispatch(ctx, c, query,
 		func() (driver.Result, error) { return c.execLocal(ctx, query, args) },
-		func() (driver.Result, error) { return c.forwardExec(ctx, query, args) })
-}
-
-// forwardExec runs an autocommit write on the primary and awaits its
-// replay.
-func (c *conn) forwardExec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	res, err := c.forward(ctx, query, args, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.node.await(ctx, lsn.LSN(res.LSN)); err != nil {
-		return nil, err
-	}
-	return driver.RowsAffected(res.RowsAffected), nil
-}
-
-// forwardQuery runs an autocommit write that returns rows (RETURNING) on
-// the primary; the rows are handed over once the replica has replayed it.
-func (c *conn) forwardQuery(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	res, err := c.forward(ctx, query, args, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.node.await(ctx, lsn.LSN(res.LSN)); err != nil {
-		return nil, err
-	}
-	return newRemoteRows(res), nil
-}
-
-func (c *conn) forward(ctx context.Context, query string, args []driver.NamedValue, rows bool) (*wire.Result, error) {
-	wargs, err := encodeArgs(args)
-	if err != nil {
-		return nil, err
-	}
-	c.node.counters.forwarded.Add(1)
-	_, res, err := c.node.forward(ctx, "", &wire.Statement{Query: query, Args: wargs, Rows: rows})
-	return res, err
-}
-
-func (c *conn) execLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if c.execer == nil {
-		return nil, driver.ErrSkip
-	}
-	return c.execer.ExecContext(ctx, query, args)
+		func(read bool) (driver.Result, error) { return c.forwardExec(ctx, query, args, read) })
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if c.remoteTx != nil {
 		return c.remoteTx.query(ctx, query, args)
 	}
-	if !c.routing(ctx) {
+	if !c.routing() {
 		return c.queryLocal(ctx, query, args)
 	}
-	return dispatch(c, query,
+	return dispatch(ctx, c, query,
 		func() (driver.Rows, error) { return c.queryLocal(ctx, query, args) },
-		func() (driver.Rows, error) { return c.forwardQuery(ctx, query, args) })
+		func(read bool) (driver.Rows, error) { return c.forwardQuery(ctx, query, args, read) })
+}
+
+// execLocal runs a statement on the local connection. Under Track, a
+// statement that may write reads the WAL position afterwards (where the
+// local copy is the primary).
+func (c *conn) execLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.execer == nil {
+		if c.inner == nil {
+			return nil, errDetached
+		}
+		return nil, driver.ErrSkip
+	}
+	res, err := c.execer.ExecContext(ctx, query, args)
+	if err == nil {
+		c.trackLocal(ctx, query)
+	}
+	return res, err
 }
 
 func (c *conn) queryLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if c.queryer == nil {
+		if c.inner == nil {
+			return nil, errDetached
+		}
 		return nil, driver.ErrSkip
 	}
-	return c.queryer.QueryContext(ctx, query, args)
+	rows, err := c.queryer.QueryContext(ctx, query, args)
+	if err == nil {
+		c.trackLocal(ctx, query)
+	}
+	return rows, err
 }
 
 func (c *conn) Ping(ctx context.Context) error {
+	if c.inner == nil {
+		// The app's health check: it works as long as the primary does.
+		return c.node().WaitReady(ctx)
+	}
 	if c.pinger == nil {
 		return nil
 	}
@@ -227,6 +239,9 @@ func (c *conn) Ping(ctx context.Context) error {
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	if c.checker == nil {
+		if c.inner == nil {
+			return c.node().backend.CheckNamedValue(nv)
+		}
 		return driver.ErrSkip
 	}
 	return c.checker.CheckNamedValue(nv)
@@ -238,6 +253,12 @@ func (c *conn) ResetSession(ctx context.Context) error {
 		// still open: it cannot be reused safely.
 		return driver.ErrBadConn
 	}
+	if c.inner == nil {
+		if c.db.reachable() {
+			return driver.ErrBadConn // the local copy is back: reconnect to it
+		}
+		return nil
+	}
 	if c.resetter == nil {
 		return nil
 	}
@@ -245,6 +266,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 func (c *conn) IsValid() bool {
+	if c.inner == nil {
+		return !c.db.reachable()
+	}
 	if c.validator == nil {
 		return true
 	}

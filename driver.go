@@ -4,8 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flypg/flypg/internal/backend"
 )
 
 // DriverName is the name flypg registers with database/sql.
@@ -19,10 +24,12 @@ func init() {
 	}
 }
 
-// Driver is flypg's database/sql driver. sql.Open("flypg", dsn) connects to
-// dsn as the local database and routes through the process's default node:
-// the first node Started, or else one started from the environment
-// (ConfigFromEnv) on first use.
+// Driver is flypg's database/sql driver. sql.Open("flypg", url) takes the
+// primary's URL — Fly.io's DATABASE_URL, the same string in every region —
+// and routes through the process's default node: the first node Started,
+// or else one started from the environment (ConfigFromEnv) when the first
+// connection is made. Like pgx, sql.Open itself does no I/O: it fails only
+// on a URL that does not parse.
 type Driver struct{}
 
 var (
@@ -31,31 +38,71 @@ var (
 )
 
 // Open returns a new connection; database/sql prefers OpenConnector.
-func (d *Driver) Open(dsn string) (driver.Conn, error) {
-	c, err := d.OpenConnector(dsn)
+func (d *Driver) Open(url string) (driver.Conn, error) {
+	c, err := d.OpenConnector(url)
 	if err != nil {
 		return nil, err
 	}
 	return c.Connect(context.Background())
 }
 
-// OpenConnector returns a connector for dsn on the default node.
-func (d *Driver) OpenConnector(dsn string) (driver.Connector, error) {
-	n, err := defaultNode(dsn)
+// OpenConnector returns a connector for the database whose primary URL is
+// url. It does not connect or start anything.
+func (d *Driver) OpenConnector(url string) (driver.Connector, error) {
+	if _, err := pgconn.ParseConfig(url); err != nil {
+		return nil, fmt.Errorf("flypg: the database URL does not parse: %s", backend.Redact(err.Error(), url))
+	}
+	return &lazyConnector{drv: d, url: url}, nil
+}
+
+// lazyConnector resolves its database on the default node when the first
+// connection is wanted: that is when a node is started from the
+// environment, if none was.
+type lazyConnector struct {
+	drv *Driver
+	url string
+
+	mu sync.Mutex
+	db *database
+}
+
+func (l *lazyConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	db, err := l.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return n.connectorFor(dsn, d)
+	return db.connect(ctx)
+}
+
+func (l *lazyConnector) Driver() driver.Driver { return l.drv }
+
+func (l *lazyConnector) resolve(ctx context.Context) (*database, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.db != nil && !l.db.n.closed() {
+		return l.db, nil
+	}
+	n, err := defaultNode(ctx, l.url)
+	if err != nil {
+		return nil, err
+	}
+	db, err := n.database(l.url)
+	if err != nil {
+		return nil, err
+	}
+	l.db = db
+	return db, nil
 }
 
 // The default node backs sql.Open("flypg", …). It is the one piece of
-// process-wide state besides the registration, because database/sql gives a
-// driver nothing but a DSN string.
+// process-wide state besides the registration (and RegisterProc's
+// registry), because database/sql gives a driver nothing but a string.
 var defaults struct {
 	sync.Mutex
 	node *Node
-	// starting serialises implicit starts so that concurrent sql.Open calls
-	// in a fresh process share one node instead of racing for its ports.
+	// starting serialises implicit starts so that concurrent first
+	// connections in a fresh process share one node instead of racing for
+	// its ports.
 	starting sync.Mutex
 }
 
@@ -75,19 +122,29 @@ func clearDefaultNode(n *Node) {
 	}
 }
 
-func defaultNode(dsn string) (*Node, error) {
+func currentDefault() *Node {
+	defaults.Lock()
+	defer defaults.Unlock()
+	return defaults.node
+}
+
+// defaultNode returns the default node, starting one from the environment
+// if there is none; url is the node's database when DATABASE_URL is unset.
+func defaultNode(ctx context.Context, url string) (*Node, error) {
+	if n := currentDefault(); n != nil {
+		return n, nil
+	}
 	defaults.starting.Lock()
 	defer defaults.starting.Unlock()
-	defaults.Lock()
-	n := defaults.node
-	defaults.Unlock()
-	if n != nil {
+	if n := currentDefault(); n != nil {
 		return n, nil
 	}
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	cfg.DSN = dsn
-	return Start(context.Background(), cfg)
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = url
+	}
+	return Start(ctx, cfg)
 }

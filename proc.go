@@ -4,32 +4,30 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"runtime/debug"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/flypg/flypg/internal/server"
 	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/lsn"
 )
-
-// procFunc is a registered procedure with its types erased.
-type procFunc func(ctx context.Context, db *sql.DB, body []byte) ([]byte, error)
 
 // procs maps names to procedures. Like database/sql's driver registry it is
 // process-wide: every node of the app registers the same procedures at init,
 // and a request names one.
 var procs struct {
 	sync.RWMutex
-	m map[string]procFunc
+	m map[string]server.Proc
 }
 
-// RegisterProc registers fn under name, to be run on a primary-region node by
-// CallPrimary or on any node by CallRegion. Register the same procedures in
-// every node, typically from init. Req and Resp cross the link msgpack-encoded
-// (exported fields, `msgpack` tags honoured). fn gets the serving node's local
-// database (the primary, for CallPrimary) through the wrapped driver, without
-// routing. Registering a name twice panics, as sql.Register does.
+// RegisterProc registers fn under name, to be run on the primary by
+// CallPrimary or on a node of a region by CallRegion. Register the same
+// procedures in every node, typically from init. Req and Resp cross the link
+// msgpack-encoded (exported fields, `msgpack` tags honoured). fn gets the
+// serving node's local database through the wrapped driver, without routing:
+// the primary, for CallPrimary. Registering a name twice panics, as
+// sql.Register does.
 func RegisterProc[Req, Resp any](name string, fn func(ctx context.Context, db *sql.DB, req Req) (Resp, error)) {
 	if fn == nil {
 		panic("flypg: RegisterProc " + name + " with a nil function")
@@ -37,7 +35,7 @@ func RegisterProc[Req, Resp any](name string, fn func(ctx context.Context, db *s
 	procs.Lock()
 	defer procs.Unlock()
 	if procs.m == nil {
-		procs.m = map[string]procFunc{}
+		procs.m = map[string]server.Proc{}
 	}
 	if _, dup := procs.m[name]; dup {
 		panic("flypg: RegisterProc called twice for " + name)
@@ -59,102 +57,109 @@ func RegisterProc[Req, Resp any](name string, fn func(ctx context.Context, db *s
 	}
 }
 
-func lookupProc(name string) procFunc {
+func lookupProc(name string) server.Proc {
 	procs.RLock()
 	defer procs.RUnlock()
 	return procs.m[name]
 }
 
-// CallPrimary runs the procedure registered as name on a node in the primary
-// region, in one round trip, then waits until the local replica has replayed
-// everything the procedure committed (unless ctx is NoAwait) — fly_postgres's
-// rpc_and_wait. Use it for work that makes several statements: a loop of
-// inserts costs one WAN round trip instead of one per statement.
+// CallPrimary runs the procedure registered as name next to the primary of
+// the node's database, in one round trip, then waits until the local
+// replica has replayed everything the procedure committed (unless ctx is
+// NoAwait) — fly_postgres's rpc_and_wait. Use it for work that makes several
+// statements: a loop of inserts costs one WAN round trip instead of one per
+// statement. Where the local database is the primary it runs in this
+// process.
 //
-// A PostgreSQL error from the procedure comes back as the wrapped driver's
-// error type (*pgconn.PgError); other errors as *ProcError.
+// Errors mean what a write's do (DESIGN "Outcomes"): a PostgreSQL error from
+// the procedure comes back as the wrapped driver's error type; a procedure's
+// own error, a panic or an unknown name as *ProcError; with an *AwaitError or
+// *CommittedError the procedure's answer is returned too.
 func CallPrimary[Req, Resp any](ctx context.Context, n *Node, name string, req Req) (Resp, error) {
-	var zero Resp
-	body, err := msgpack.Marshal(req)
-	if err != nil {
-		return zero, fmt.Errorf("flypg: CallPrimary %s: encode request: %w", name, err)
-	}
-	res, err := n.callProc(ctx, "", name, body)
-	if err != nil {
-		return zero, err
-	}
-	if err := n.await(ctx, lsn.LSN(res.LSN)); err != nil {
-		// The procedure committed: return its answer with the error.
-		var resp Resp
-		_ = msgpack.Unmarshal(res.Body, &resp)
-		return resp, err
-	}
-	var resp Resp
-	if err := msgpack.Unmarshal(res.Body, &resp); err != nil {
-		return zero, fmt.Errorf("flypg: CallPrimary %s: decode response: %w", name, err)
-	}
-	return resp, nil
+	return call[Req, Resp](ctx, n, "", true, name, req)
 }
 
 // CallRegion runs the procedure registered as name on a node in region and
-// returns its answer without waiting for replication (fly_rpc's rpc_region).
+// returns its answer without waiting for replication (fly_rpc's
+// rpc_region). The procedure gets that node's own local database, whatever
+// its role.
 func CallRegion[Req, Resp any](ctx context.Context, n *Node, region, name string, req Req) (Resp, error) {
-	var zero Resp
+	return call[Req, Resp](ctx, n, region, false, name, req)
+}
+
+func call[Req, Resp any](ctx context.Context, n *Node, region string, primary bool, name string, req Req) (Resp, error) {
+	var zero, resp Resp
 	body, err := msgpack.Marshal(req)
 	if err != nil {
-		return zero, fmt.Errorf("flypg: CallRegion %s: encode request: %w", name, err)
+		return zero, fmt.Errorf("flypg: procedure %s: encode request: %w", name, err)
 	}
-	res, err := n.callProc(ctx, region, name, body)
+	p := &wire.Proc{Name: name, Body: body}
+	if primary {
+		id := n.self.id()
+		p.DB = &id
+	}
+	res, node, err := n.callProc(ctx, region, primary, p)
 	if err != nil {
 		return zero, err
 	}
-	var resp Resp
-	if err := msgpack.Unmarshal(res.Body, &resp); err != nil {
-		return zero, fmt.Errorf("flypg: CallRegion %s: decode response: %w", name, err)
-	}
-	return resp, nil
-}
-
-// ProcError is an error a procedure returned (other than a PostgreSQL
-// error), a panic in it, or an unknown procedure name, as raised on the
-// serving node.
-type ProcError struct {
-	Proc    string
-	Node    string
-	Message string
-}
-
-func (e *ProcError) Error() string {
-	return fmt.Sprintf("flypg: procedure %s on node %s: %s", e.Proc, e.Node, e.Message)
-}
-
-// proc serves a procedure call.
-func (s *server) proc(ctx context.Context, p *wire.Proc) (res *wire.ProcResult) {
-	fn := lookupProc(p.Name)
-	if fn == nil {
-		return &wire.ProcResult{Err: &wire.Error{Kind: wire.ErrProc, Message: fmt.Sprintf("no procedure registered as %q", p.Name)}}
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.node.cfg.Logger.Error("flypg: procedure panicked", "proc", p.Name, "panic", r, "stack", string(debug.Stack()))
-			res = &wire.ProcResult{Err: &wire.Error{Kind: wire.ErrProc, Message: fmt.Sprintf("panic: %v", r)}}
+	decode := func() error {
+		if err := msgpack.Unmarshal(res.Body, &resp); err != nil {
+			return fmt.Errorf("flypg: procedure %s: decode response: %w", name, err)
 		}
-	}()
-	body, err := fn(ctx, s.node.localDB(), p.Body)
+		return nil
+	}
+	if res.Err != nil && !res.Committed {
+		if err := n.backend.DecodeError(res.Err); err != nil {
+			return zero, err
+		}
+		return zero, &ProcError{Proc: name, Node: node, Message: res.Err.Message}
+	}
+	if err := decode(); err != nil {
+		return zero, err
+	}
+	if res.Committed {
+		n.counters.committedUnknownLSN.Add(1)
+		return resp, &CommittedError{Err: n.remoteError(ctx, res.Err)}
+	}
+	if !primary {
+		return resp, nil
+	}
+	// The procedure committed (if it wrote): return its answer with any
+	// error of the wait.
+	return resp, n.self.committed(ctx, lsn.LSN(res.LSN), func() result { return result{} })
+}
+
+// callProc sends a procedure call and gathers its answer. In dev mode, or
+// for the primary when the local database is it, it runs here.
+func (n *Node) callProc(ctx context.Context, region string, primary bool, p *wire.Proc) (*wire.ProcResult, string, error) {
+	if n.transport == nil || primary && n.self.writable() || region == n.cfg.Region && !primary {
+		return n.server.RunProc(ctx, n.self, p), n.Name(), nil
+	}
+	ctx, cancel := n.withRPCTimeout(ctx)
+	defer cancel()
+	var (
+		rep *reply
+		err error
+	)
+	if primary {
+		rep, err = n.send(ctx, n.self, "", wire.MethodProc, p)
+	} else {
+		rep, err = n.sendRegion(ctx, region, wire.MethodProc, p)
+	}
 	if err != nil {
-		e := s.node.backend.encodeError(err)
-		if e == nil {
-			e = &wire.Error{Kind: wire.ErrProc, Message: err.Error()}
-		}
-		return &wire.ProcResult{Err: e}
+		return nil, "", err
 	}
-	out := &wire.ProcResult{Body: body}
-	if s.node.localIsPrimary(ctx) {
-		// Whatever the procedure committed is at or before the insert
-		// position now.
-		if out.LSN, err = insertLSN(ctx, s.node.localDB()); err != nil {
-			return &wire.ProcResult{Err: s.wireError(ctx, err)}
+	defer rep.close()
+	var body []byte
+	for {
+		var res wire.ProcResult
+		if err := rep.next(ctx, n, &res); err != nil {
+			return nil, rep.node, err
+		}
+		body = append(body, res.Body...)
+		if !res.More {
+			res.Body = body
+			return &res, rep.node, nil
 		}
 	}
-	return out
 }

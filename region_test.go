@@ -20,7 +20,7 @@ import (
 	"github.com/flypg/flypg/internal/pgcluster"
 )
 
-var secret = []byte("test-cluster-secret")
+var secret = []byte("ZdOzsFhTZYsAWIBc+Nbl9rapDVrqd/0rzxAdXygCHFk=") // openssl rand -base64 32
 
 // regions starts a primary-region node "syd" on the primary and a
 // replica-region node "lax" on the replica, joined into one cluster.

@@ -74,12 +74,12 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		// connection beyond the transaction they were prepared in: where
 		// the statement runs is decided now, like an unprepared one.
 		return c.ExecContext(ctx, s.query, args)
-	case !c.routing(ctx):
+	case !c.routing():
 		return s.execLocal(ctx, args)
 	}
-	return dispatch(c, s.query,
+	return dispatch(ctx, c, s.query,
 		func() (driver.Result, error) { return s.execLocal(ctx, args) },
-		func() (driver.Result, error) { return c.forwardExec(ctx, s.query, args) })
+		func(read bool) (driver.Result, error) { return c.forwardExec(ctx, s.query, args, read) })
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
@@ -89,34 +89,44 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return c.remoteTx.query(ctx, s.query, args)
 	case s.inner == nil:
 		return c.QueryContext(ctx, s.query, args)
-	case !c.routing(ctx):
+	case !c.routing():
 		return s.queryLocal(ctx, args)
 	}
-	return dispatch(c, s.query,
+	return dispatch(ctx, c, s.query,
 		func() (driver.Rows, error) { return s.queryLocal(ctx, args) },
-		func() (driver.Rows, error) { return c.forwardQuery(ctx, s.query, args) })
+		func(read bool) (driver.Rows, error) { return c.forwardQuery(ctx, s.query, args, read) })
 }
 
-func (s *stmt) execLocal(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+func (s *stmt) execLocal(ctx context.Context, args []driver.NamedValue) (res driver.Result, err error) {
 	if s.execer != nil {
-		return s.execer.ExecContext(ctx, args)
+		res, err = s.execer.ExecContext(ctx, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedToValues(args); err != nil {
+			return nil, err
+		}
+		res, err = s.inner.Exec(vals) //nolint:staticcheck // fallback for drivers without StmtExecContext
 	}
-	vals, err := namedToValues(args)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		s.conn.trackLocal(ctx, s.query)
 	}
-	return s.inner.Exec(vals) //nolint:staticcheck // fallback for drivers without StmtExecContext
+	return res, err
 }
 
-func (s *stmt) queryLocal(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+func (s *stmt) queryLocal(ctx context.Context, args []driver.NamedValue) (rows driver.Rows, err error) {
 	if s.queryer != nil {
-		return s.queryer.QueryContext(ctx, args)
+		rows, err = s.queryer.QueryContext(ctx, args)
+	} else {
+		var vals []driver.Value
+		if vals, err = namedToValues(args); err != nil {
+			return nil, err
+		}
+		rows, err = s.inner.Query(vals) //nolint:staticcheck // fallback for drivers without StmtQueryContext
 	}
-	vals, err := namedToValues(args)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		s.conn.trackLocal(ctx, s.query)
 	}
-	return s.inner.Query(vals) //nolint:staticcheck // fallback for drivers without StmtQueryContext
+	return rows, err
 }
 
 // CheckNamedValue defers to the statement, then to the connection, as

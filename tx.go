@@ -5,10 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/flypg/flypg/internal/wire"
-	"github.com/flypg/flypg/lsn"
 )
 
 var (
@@ -17,16 +15,21 @@ var (
 	errTxDone      = errors.New("flypg: remote transaction already committed or rolled back")
 )
 
-// localTx is a transaction on the local database: any transaction in the
-// primary region or dev mode, a read-only one in a replica region.
+// localTx is a transaction on the local database: any transaction where
+// the local copy is the primary, a read-only one elsewhere.
 type localTx struct {
 	conn  *conn
 	inner driver.Tx
+	ctx   context.Context // BeginTx's, for Track
 }
 
 func (t *localTx) Commit() error {
 	t.conn.localTx = false
-	return t.inner.Commit()
+	if err := t.inner.Commit(); err != nil {
+		return err
+	}
+	t.conn.trackCommit(t.ctx)
+	return nil
 }
 
 func (t *localTx) Rollback() error {
@@ -34,148 +37,401 @@ func (t *localTx) Rollback() error {
 	return t.inner.Rollback()
 }
 
-// txIDs numbers remote transactions; with the link they run on, the id
-// names one transaction on the serving node.
-var txIDs atomic.Uint64
+// Pipelined transactions send what they queued when this much has
+// accumulated, whatever comes next.
+const (
+	maxQueued      = 1000
+	maxQueuedBytes = 1 << 20
+)
 
-// remoteTx is a read-write transaction of a replica-region node, run on one
-// primary connection of one primary-region node. Every statement in it goes
-// there, in order; BEGIN rides with the first, so a transaction costs one
-// round trip per statement plus the COMMIT.
+// remoteTx is a read-write transaction run on one primary connection of
+// one serving node. Every statement in it goes there, in order; BEGIN
+// rides with the first, so a transaction costs one round trip per
+// statement plus the COMMIT — or, pipelined, one round trip per point
+// where the app needs an answer.
 type remoteTx struct {
-	conn *conn
-	ctx  context.Context // BeginTx's: database/sql uses it until the end
-	id   uint64
-	opts wire.TxOptions
-	node string // the serving node, once the first statement has gone
-	done bool
+	conn     *conn
+	ctx      context.Context // BeginTx's: database/sql uses it until the end
+	id       uint64
+	opts     wire.TxOptions
+	pipeline bool
+
+	node  string // the serving node, once a batch has been sent
+	begun bool   // a batch with BEGIN was sent: the transaction exists, or may
+	done  bool
+
+	queue []queued // pipelined statements not yet sent
+	qsize int
+	err   error // pipelined: the first error, which aborted the transaction
+}
+
+type queued struct {
+	st  *wire.Statement
+	res *lazyResult
 }
 
 var _ driver.Tx = (*remoteTx)(nil)
 
-func newRemoteTx(ctx context.Context, c *conn, opts driver.TxOptions) *remoteTx {
-	return &remoteTx{conn: c, ctx: ctx, id: txIDs.Add(1),
-		opts: wire.TxOptions{Isolation: int(opts.Isolation), ReadOnly: opts.ReadOnly}}
-}
-
-func (t *remoteTx) run(ctx context.Context, query string, args []driver.NamedValue, rows bool) (*wire.Result, error) {
-	if t.done {
-		return nil, errTxDone
-	}
-	wargs, err := encodeArgs(args)
-	if err != nil {
+func newRemoteTx(ctx context.Context, c *conn, opts driver.TxOptions) (*remoteTx, error) {
+	// The serving node builds BEGIN; refuse what the driver would refuse
+	// before anything is sent.
+	if _, err := c.node().backend.BeginSQL(opts); err != nil {
 		return nil, err
 	}
-	st := &wire.Statement{Query: query, Args: wargs, Rows: rows, Tx: t.id}
-	if t.node == "" {
-		st.Begin = &t.opts
+	return &remoteTx{conn: c, ctx: ctx, id: c.node().txIDs.Add(1), pipeline: pipelined(ctx),
+		opts: wire.TxOptions{Isolation: int(opts.Isolation), ReadOnly: opts.ReadOnly}}, nil
+}
+
+// send sends a batch of the transaction — BEGIN with the first, the queued
+// statements ahead of stmts — and returns its reply.
+func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.TxControl) (*reply, int, error) {
+	b := &wire.Batch{DB: t.conn.db.id(), Tx: t.id, End: end}
+	if !t.begun {
+		b.Begin = &t.opts
 	}
-	t.conn.node.counters.forwarded.Add(1)
-	node, res, err := t.conn.node.forward(ctx, t.node, st)
-	if t.node == "" && (res != nil && res.TxOpen || errors.Is(err, ErrUnknownOutcome)) {
-		// The transaction lives there now — or may: Rollback must reach
-		// that node, which answers "gone" if nothing was opened.
-		t.node = node
+	queued := len(t.queue)
+	for _, q := range t.queue {
+		b.Stmts = append(b.Stmts, *q.st)
 	}
-	return res, err
+	for _, st := range stmts {
+		b.Stmts = append(b.Stmts, *st)
+	}
+	n := t.conn.node()
+	n.counters.forwarded.Add(int64(len(b.Stmts)))
+	if t.begun && t.node == "" {
+		return nil, 0, ErrTxGone // it was never opened
+	}
+	rep, err := n.send(ctx, t.conn.db, t.node, wire.MethodBatch, b)
+	if err != nil {
+		if t.begun && errors.Is(err, ErrNoPrimary) {
+			// Its node cannot be reached: the transaction is rolled back
+			// there when the link's loss is noticed, if not already.
+			return nil, 0, fmt.Errorf("%w: %w", ErrTxGone, err)
+		}
+		return nil, 0, err
+	}
+	t.node, t.begun = rep.node, true
+	return rep, queued, nil
+}
+
+// settleQueued reads the StmtEnds of the statements that were queued ahead
+// of a batch. It returns the first error; the statements after it did not
+// run.
+func (t *remoteTx) settleQueued(ctx context.Context, rep *reply, queued int) (*wire.Part, error) {
+	n := t.conn.node()
+	q := t.queue
+	t.queue, t.qsize = nil, 0
+	for i := 0; i < queued; {
+		var p wire.Part
+		if err := rep.next(ctx, n, &p); err != nil {
+			t.failAll(q[i:], err)
+			return nil, err
+		}
+		if p.Stmt != nil {
+			if p.Stmt.Err != nil {
+				err := n.remoteError(ctx, p.Stmt.Err)
+				t.failedErr(err)
+				t.failAll(q[i:], err)
+				return &p, err
+			}
+			q[i].res.settle(p.Stmt.RowsAffected, nil)
+			i++
+		}
+		if p.End != nil {
+			err := t.ended(ctx, p.End, nil)
+			t.failAll(q[i:], err)
+			return &p, err
+		}
+	}
+	return nil, nil
+}
+
+func (t *remoteTx) failAll(q []queued, err error) {
+	for _, e := range q {
+		e.res.settle(0, err)
+	}
+}
+
+// failedErr records a pipelined transaction's first error.
+func (t *remoteTx) failedErr(err error) {
+	if t.pipeline && t.err == nil {
+		t.err = err
+	}
+}
+
+// ended handles the End of a batch that did not end the transaction.
+func (t *remoteTx) ended(ctx context.Context, end *wire.End, stmtErr error) error {
+	if end.Err != nil {
+		err := t.conn.node().remoteError(ctx, end.Err)
+		if !end.TxOpen {
+			t.node = "" // there is no transaction to end
+		}
+		t.failedErr(err)
+		if stmtErr != nil {
+			return stmtErr
+		}
+		return err
+	}
+	if !end.TxOpen {
+		t.node = ""
+	}
+	return stmtErr
+}
+
+// drain reads a reply to its end after an error, so nothing is left
+// half-read.
+func drain(ctx context.Context, n *Node, rep *reply) {
+	for {
+		var p wire.Part
+		if rep.next(ctx, n, &p) != nil || p.End != nil {
+			rep.close()
+			return
+		}
+	}
+}
+
+func (t *remoteTx) check() error {
+	if t.done {
+		return errTxDone
+	}
+	return t.err
 }
 
 func (t *remoteTx) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	res, err := t.run(ctx, query, args, false)
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	st, err := t.conn.prepare(ctx, query, args, false, t)
 	if err != nil {
 		return nil, err
 	}
-	return driver.RowsAffected(res.RowsAffected), nil
+	if t.pipeline {
+		res := &lazyResult{tx: t}
+		t.queue = append(t.queue, queued{st: st, res: res})
+		t.qsize += len(st.Query) + 64
+		if len(t.queue) >= maxQueued || t.qsize >= maxQueuedBytes {
+			_ = t.flush(ctx) // the error is the statements' to report
+		}
+		return res, nil
+	}
+	rep, queued, err := t.send(ctx, []*wire.Statement{st}, wire.TxKeep)
+	if err != nil {
+		return nil, err
+	}
+	defer rep.close()
+	if _, err := t.settleQueued(ctx, rep, queued); err != nil {
+		return nil, err
+	}
+	var affected int64
+	var stmtErr error
+	for {
+		var p wire.Part
+		if err := rep.next(ctx, t.conn.node(), &p); err != nil {
+			return nil, err
+		}
+		if p.Stmt != nil {
+			affected = p.Stmt.RowsAffected
+			if p.Stmt.Err != nil {
+				stmtErr = t.conn.node().remoteError(ctx, p.Stmt.Err)
+			}
+		}
+		if p.End != nil {
+			if err := t.ended(ctx, p.End, stmtErr); err != nil {
+				return nil, err
+			}
+			return driver.RowsAffected(affected), nil
+		}
+	}
 }
 
 func (t *remoteTx) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	res, err := t.run(ctx, query, args, true)
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	st, err := t.conn.prepare(ctx, query, args, true, t)
 	if err != nil {
 		return nil, err
 	}
-	return newRemoteRows(res), nil
+	rep, queued, err := t.send(ctx, []*wire.Statement{st}, wire.TxKeep)
+	if err != nil {
+		return nil, err
+	}
+	if p, err := t.settleQueued(ctx, rep, queued); err != nil {
+		if p == nil || p.End == nil {
+			drain(ctx, t.conn.node(), rep)
+		}
+		return nil, err
+	}
+	return newRemoteRows(ctx, t.conn, rep, false, t)
+}
+
+// flush sends the queued statements of a pipelined transaction.
+func (t *remoteTx) flush(ctx context.Context) error {
+	if len(t.queue) == 0 {
+		return t.err
+	}
+	rep, queued, err := t.send(ctx, nil, wire.TxKeep)
+	if err != nil {
+		t.failAll(t.queue, err)
+		t.queue, t.qsize = nil, 0
+		t.failedErr(err)
+		return err
+	}
+	defer rep.close()
+	p, err := t.settleQueued(ctx, rep, queued)
+	if err != nil {
+		if p == nil || p.End == nil {
+			drain(ctx, t.conn.node(), rep)
+		}
+		return err
+	}
+	var end wire.Part
+	if err := rep.next(ctx, t.conn.node(), &end); err != nil {
+		return err
+	}
+	if end.End != nil {
+		return t.ended(ctx, end.End, nil)
+	}
+	return nil
 }
 
 // Commit commits on the primary and then awaits the commit's replay, under
-// BeginTx's context.
+// BeginTx's context. A pipelined transaction sends what it queued with the
+// COMMIT, in one round trip, and returns its first error, if any.
 func (t *remoteTx) Commit() error {
-	l, err := t.end(true)
+	if t.done {
+		return errTxDone
+	}
+	t.done = true
+	t.conn.remoteTx = nil
+	ctx := t.ctx
+	if t.err != nil {
+		t.rollback()
+		return t.err
+	}
+	if !t.begun && len(t.queue) == 0 {
+		return nil // no statement ran: no transaction was opened
+	}
+	if t.begun && t.node == "" {
+		return ErrTxGone
+	}
+	rep, queued, err := t.send(ctx, nil, wire.TxCommit)
 	if err != nil {
+		t.failAll(t.queue, err)
+		if errors.Is(err, ErrUnknownOutcome) {
+			return err
+		}
+		// The COMMIT never left (the caller's context ended first, or no
+		// link): nothing committed, and database/sql will not call
+		// Rollback after Commit, so roll back here rather than leave the
+		// transaction holding locks until the idle timeout.
+		t.rollback()
+		if cerr := t.ctx.Err(); cerr != nil {
+			return cerr
+		}
 		return err
 	}
-	return t.conn.node.await(t.ctx, l)
+	defer rep.close()
+	if p, err := t.settleQueued(ctx, rep, queued); err != nil {
+		if p == nil || p.End == nil {
+			drain(ctx, t.conn.node(), rep)
+		}
+		return err
+	}
+	for {
+		var p wire.Part
+		if err := rep.next(ctx, t.conn.node(), &p); err != nil {
+			return err
+		}
+		if p.End == nil {
+			continue
+		}
+		return t.conn.db.finish(ctx, p.End, nil, func() result { return result{} })
+	}
 }
 
 // Rollback rolls back on the primary; there is nothing to await.
 func (t *remoteTx) Rollback() error {
-	_, err := t.end(false)
-	return err
-}
-
-func (t *remoteTx) end(commit bool) (lsn.LSN, error) {
 	if t.done {
-		return 0, errTxDone
+		return errTxDone
 	}
 	t.done = true
 	t.conn.remoteTx = nil
-	if t.node == "" {
-		return 0, nil // no statement ran: no transaction was opened
-	}
-	body, err := wire.Marshal(&wire.TxEnd{Tx: t.id, Commit: commit})
-	if err != nil {
-		return 0, err
-	}
-	ctx := t.ctx
-	if !commit && ctx.Err() != nil {
-		// database/sql rolls back when BeginTx's context ends; the rollback
-		// must still reach the primary, or the transaction would hold its
-		// connection and locks there until the idle timeout.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.conn.node.cfg.RPCTimeout)
-		defer cancel()
-	}
-	_, resp, err := t.conn.node.call(ctx, t.node, wire.MethodTxEnd, body)
-	if err != nil {
-		if !commit && errors.Is(err, ErrUnknownOutcome) {
-			// A rollback whose answer was lost still rolled back: the
-			// serving node rolls back every transaction of a dead link.
-			return 0, nil
-		}
-		if commit && !errors.Is(err, ErrUnknownOutcome) {
-			// The COMMIT never left (the caller's context ended first, or
-			// no link): nothing committed, and database/sql will not call
-			// Rollback after Commit, so roll back here rather than leave
-			// the transaction holding locks until the idle timeout.
-			t.abandon()
-			if cerr := t.ctx.Err(); cerr != nil {
-				return 0, cerr
-			}
-		}
-		return 0, err
-	}
-	var res wire.Result
-	if err := wire.Unmarshal(resp, &res); err != nil {
-		return 0, err
-	}
-	if res.Err != nil {
-		if !commit && res.Err.Kind == wire.ErrTxGone {
-			return 0, nil // already rolled back
-		}
-		return 0, t.conn.node.remoteError(ctx, res.Err)
-	}
-	return lsn.LSN(res.LSN), nil
+	t.failAll(t.queue, errTxDone)
+	t.queue = nil
+	return t.rollback()
 }
 
-// abandon sends a best-effort ROLLBACK for a transaction whose COMMIT was
-// not sent.
-func (t *remoteTx) abandon() {
-	body, err := wire.Marshal(&wire.TxEnd{Tx: t.id, Commit: false})
-	if err != nil {
-		return
+// rollback sends ROLLBACK, also when BeginTx's context has ended:
+// database/sql rolls back when it does, and the rollback must still reach
+// the primary, or the transaction would hold its connection and locks
+// there until the idle timeout.
+func (t *remoteTx) rollback() error {
+	t.queue = nil
+	if !t.begun || t.node == "" {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), t.conn.node.cfg.RPCTimeout)
+	n := t.conn.node()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), n.cfg.RPCTimeout)
 	defer cancel()
-	_, _, _ = t.conn.node.call(ctx, t.node, wire.MethodTxEnd, body)
+	rep, err := n.send(ctx, t.conn.db, t.node, wire.MethodBatch, &wire.Batch{DB: t.conn.db.id(), Tx: t.id, End: wire.TxRollback})
+	if err != nil {
+		// A lost link rolls back every transaction on it; an unreachable
+		// node has lost it or will.
+		return nil
+	}
+	defer rep.close()
+	for {
+		var p wire.Part
+		if err := rep.next(ctx, n, &p); err != nil {
+			return nil
+		}
+		if p.End != nil {
+			if p.End.Err != nil && p.End.Err.Kind != wire.ErrTxGone {
+				return n.remoteError(ctx, p.End.Err)
+			}
+			return nil
+		}
+	}
 }
 
 func (t *remoteTx) String() string { return fmt.Sprintf("remote tx %d on %s", t.id, t.node) }
+
+// lazyResult is a pipelined Exec's result: known once the statement has
+// been sent, which asking for it forces.
+type lazyResult struct {
+	tx   *remoteTx
+	done bool
+	n    int64
+	err  error
+}
+
+func (r *lazyResult) settle(n int64, err error) {
+	if !r.done {
+		r.done, r.n, r.err = true, n, err
+	}
+}
+
+func (r *lazyResult) wait() {
+	if !r.done {
+		if err := r.tx.flush(r.tx.ctx); err != nil {
+			r.settle(0, err)
+		}
+	}
+}
+
+// RowsAffected sends the queued statements if this one has not gone yet.
+func (r *lazyResult) RowsAffected() (int64, error) {
+	r.wait()
+	return r.n, r.err
+}
+
+// LastInsertId is not supported, as with the wrapped driver (use
+// RETURNING); it sends the queued statements first all the same.
+func (r *lazyResult) LastInsertId() (int64, error) {
+	r.wait()
+	if r.err != nil {
+		return 0, r.err
+	}
+	return driver.RowsAffected(r.n).LastInsertId()
+}

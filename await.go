@@ -1,0 +1,79 @@
+package flypg
+
+import (
+	"context"
+	"time"
+
+	"github.com/flypg/flypg/lsn"
+)
+
+// wait blocks until the local copy has replayed l, bounded by AwaitTimeout
+// (and ctx). A copy that is itself writable has nothing to wait for; one
+// that is unreachable fails at once with ErrLocalUnavailable rather than
+// make every write sit out the timeout.
+func (db *database) wait(ctx context.Context, l lsn.LSN) error {
+	if l == 0 || db.writable() {
+		return nil
+	}
+	if !db.reachable() {
+		return ErrLocalUnavailable
+	}
+	tr, err := db.lsnTracker()
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, db.n.cfg.AwaitTimeout)
+	defer cancel()
+	start := time.Now()
+	err = tr.Wait(wctx, l)
+	db.n.counters.awaitLatency.record(time.Since(start))
+	return err
+}
+
+// result is what a committed write returned, for an *AwaitError or
+// *CommittedError that must carry it.
+type result struct {
+	rowsAffected int64
+	columns      []string
+	rows         [][]any
+}
+
+// committed finishes a write that committed at l: it records l for Track,
+// then — unless NoAwait — waits for the local copy to replay it. A wait
+// that fails is an *AwaitError carrying the result, or, under
+// AwaitTimeoutSucceed, a success that is counted and logged.
+func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result) error {
+	n := db.n
+	if t := tracked(ctx); t != nil {
+		t.record(l)
+	}
+	if l == 0 || noAwait(ctx) || db.writable() {
+		n.counters.skipped.Add(1)
+		return nil
+	}
+	n.counters.awaits.Add(1)
+	start := time.Now()
+	err := db.wait(ctx, l)
+	if err == nil {
+		return nil
+	}
+	n.counters.awaitTimeouts.Add(1)
+	if n.cfg.AwaitTimeoutPolicy == AwaitTimeoutSucceed && ctx.Err() == nil {
+		n.logAwaitTimeout(db, l, err)
+		return nil
+	}
+	r := res()
+	return &AwaitError{LSN: l, Waited: time.Since(start), Err: err, RowsAffected: r.rowsAffected, Columns: r.columns, Rows: r.rows}
+}
+
+// logAwaitTimeout warns, at most once a minute, that writes return
+// success without having been replayed (AwaitTimeoutSucceed).
+func (n *Node) logAwaitTimeout(db *database, l lsn.LSN, err error) {
+	now := time.Now().UnixNano()
+	last := n.counters.lastAwaitLog.Load()
+	if now-last < int64(time.Minute) || !n.counters.lastAwaitLog.CompareAndSwap(last, now) {
+		return
+	}
+	n.cfg.Logger.Warn("flypg: writes returned success without being replayed locally (AwaitTimeoutSucceed)",
+		"database", db.name, "lsn", l, "err", err, "count", n.counters.awaitTimeouts.Load())
+}

@@ -1,0 +1,20 @@
+package flypg
+
+import (
+	"context"
+	"database/sql/driver"
+)
+
+// connector is the driver.Connector of one database of a node: every
+// connection it makes wraps one of the wrapped driver's to the local copy
+// (or, when that is unreachable outside dev mode, none: a detached
+// connection that sends everything to the primary).
+type connector struct {
+	db *database
+}
+
+var _ driver.Connector = (*connector)(nil)
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) { return c.db.connect(ctx) }
+
+func (c *connector) Driver() driver.Driver { return &Driver{} }

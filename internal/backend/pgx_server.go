@@ -1,0 +1,136 @@
+package backend
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flypg/flypg/internal/wire"
+)
+
+// Exec runs a forwarded statement as pgx would have run it on the caller:
+// the simple protocol for a statement without arguments, else the extended
+// protocol with the caller's encoded parameters and result formats. Rows go
+// out as PostgreSQL sent them, in parts of bounded size.
+func (Pgx) Exec(ctx context.Context, c *sql.Conn, st *wire.Statement, send func(*wire.Part) error) (n int64, err error) {
+	err = pgConn(c, func(pc *pgconn.PgConn) error {
+		if st.Simple {
+			n, err = execSimple(ctx, pc, st, send)
+			return err
+		}
+		p := st.Params
+		if p == nil {
+			p = &wire.Params{}
+		}
+		rr := pc.ExecParams(ctx, st.Query, p.Values, p.OIDs, p.Formats, p.Results)
+		n, err = readResult(rr, st.Rows, send)
+		return err
+	})
+	return n, err
+}
+
+// execSimple runs text that may hold several statements; like pgx's Exec it
+// reports the last one's row count. (pgx's Query never uses it for text with
+// arguments, and Query without arguments is described, not simple.)
+func execSimple(ctx context.Context, pc *pgconn.PgConn, st *wire.Statement, send func(*wire.Part) error) (int64, error) {
+	mrr := pc.Exec(ctx, st.Query)
+	var n int64
+	var first error
+	for mrr.NextResult() {
+		rows := st.Rows && first == nil
+		m, err := readResult(mrr.ResultReader(), rows, send)
+		if err != nil && first == nil {
+			first = err
+		}
+		n = m
+		if rows {
+			// Query returns the first result set only.
+			st = &wire.Statement{}
+		}
+	}
+	if err := mrr.Close(); err != nil {
+		return 0, err
+	}
+	return n, first
+}
+
+// readResult streams one result's rows (when rows is set) and returns its
+// row count.
+func readResult(rr *pgconn.ResultReader, rows bool, send func(*wire.Part) error) (int64, error) {
+	if !rows {
+		tag, err := rr.Close()
+		return tag.RowsAffected(), err
+	}
+	fds := rr.FieldDescriptions()
+	head := &wire.Part{Described: true, Fields: make([]wire.Field, len(fds))}
+	for i, f := range fds {
+		head.Fields[i] = wireField(f)
+	}
+	if err := send(head); err != nil {
+		_, _ = rr.Close()
+		return 0, err
+	}
+	part := &wire.Part{}
+	size, cells := 0, 0
+	for rr.NextRow() {
+		vals := rr.Values() // reused by the next NextRow: copy
+		row := make([][]byte, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				row[i] = append(make([]byte, 0, len(v)), v...)
+				size += len(v)
+			}
+		}
+		part.Raw = append(part.Raw, row)
+		if size += 8 * len(vals); size >= wire.MaxPartBytes || cells+len(vals) >= wire.MaxPartCells {
+			if err := send(part); err != nil {
+				_, _ = rr.Close()
+				return 0, err
+			}
+			part, size, cells = &wire.Part{}, 0, 0
+		} else {
+			cells += len(vals)
+		}
+	}
+	tag, err := rr.Close()
+	if len(part.Raw) > 0 {
+		if serr := send(part); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return tag.RowsAffected(), err
+}
+
+// Commit commits as pgx's Tx.Commit does.
+func (Pgx) Commit(ctx context.Context, c *sql.Conn) error {
+	return pgConn(c, func(pc *pgconn.PgConn) error {
+		tag, err := pc.Exec(ctx, "commit").ReadAll()
+		if err != nil {
+			return err
+		}
+		if len(tag) > 0 && tag[len(tag)-1].CommandTag.String() == "ROLLBACK" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+}
+
+// Describe prepares query as an unnamed statement on c and reports its
+// types.
+func (Pgx) Describe(ctx context.Context, c *sql.Conn, query string) (*wire.Description, error) {
+	var d *wire.Description
+	err := pgConn(c, func(pc *pgconn.PgConn) error {
+		sd, err := pc.Prepare(ctx, "", query, nil)
+		if err != nil {
+			return err
+		}
+		d = &wire.Description{ParamOIDs: sd.ParamOIDs, Fields: make([]wire.Field, len(sd.Fields))}
+		for i, f := range sd.Fields {
+			d.Fields[i] = wireField(f)
+		}
+		return nil
+	})
+	return d, err
+}

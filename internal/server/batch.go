@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/flypg/flypg/internal/backend"
+	"github.com/flypg/flypg/internal/wire"
+	"github.com/flypg/flypg/transport"
+)
+
+// batch serves MethodBatch.
+func (s *Server) batch(ctx context.Context, req *transport.Request, b *wire.Batch, w *reply) error {
+	t, err := s.cfg.Databases.Serve(b.DB)
+	if err != nil {
+		return err
+	}
+	if b.Tx != 0 {
+		return s.txBatch(ctx, req, t, b, w)
+	}
+	if len(b.Stmts) != 1 || b.Begin != nil || b.End != wire.TxKeep {
+		return w.send(&wire.Part{End: &wire.End{Err: &wire.Error{Kind: wire.ErrArgs,
+			Message: fmt.Sprintf("flypg: an autocommit batch holds one statement, not %d", len(b.Stmts))}}})
+	}
+	return s.autocommit(ctx, t, &b.Stmts[0], b.Read, w)
+}
+
+// autocommit runs one statement in its own transaction on a pooled primary
+// connection, then reads the commit position and the session's state on
+// that same session.
+func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, read bool, w *reply) error {
+	c, n, err := s.run(ctx, t, st, w)
+	if c == nil {
+		return err
+	}
+	defer c.Close()
+	if err != nil {
+		if e := s.refused(t, err, w); e != nil {
+			return e
+		}
+		if s.cfg.Backend.Outcome(err) == backend.Broken {
+			retire(c)
+			return w.send(&wire.Part{End: &wire.End{Err: unknownOutcome(err)}})
+		}
+		return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}, End: &wire.End{}})
+	}
+	if err := w.send(&wire.Part{Stmt: &wire.StmtEnd{RowsAffected: n}}); err != nil {
+		return err
+	}
+	end := &wire.End{Committed: !read}
+	if read {
+		if _, stateful, err := judge(ctx, c, false); err != nil || stateful {
+			retire(c)
+		}
+	} else {
+		l, stateful, ok, err := commitLSN(ctx, c, t.Pool())
+		if stateful {
+			retire(c)
+		}
+		end.LSN = uint64(l)
+		if !ok {
+			end.Err = s.wireError(err)
+		}
+	}
+	return w.send(&wire.Part{End: end})
+}
+
+// run runs st on a pooled connection. A pooled connection can be dead (the
+// primary restarted since it was last used); when the statement provably
+// never left, it runs once more on a fresh one. c is nil when no
+// connection could be had; err then declines the request.
+func (s *Server) run(ctx context.Context, t Target, st *wire.Statement, w *reply) (c *sql.Conn, n int64, err error) {
+	for attempt := 0; ; attempt++ {
+		if c, err = s.conn(ctx, t); err != nil {
+			return nil, 0, err
+		}
+		n, err = s.cfg.Backend.Exec(ctx, c, st, w.sendPart)
+		if err == nil || attempt > 0 || s.cfg.Backend.Outcome(err) != backend.NotSent || ctx.Err() != nil {
+			return c, n, err
+		}
+		retire(c)
+		c.Close()
+	}
+}
+
+// conn takes a primary connection, waiting for one until ctx ends: the
+// pool's bound is back-pressure, not a failure. A primary that cannot be
+// reached declines the request (nothing ran; another node may do better).
+func (s *Server) conn(ctx context.Context, t Target) (*sql.Conn, error) {
+	c, err := t.Pool().Conn(ctx)
+	if err == nil {
+		return c, nil
+	}
+	if ctx.Err() == nil {
+		t.NotPrimary()
+	}
+	return nil, fmt.Errorf("%w: no connection to the primary: %w", ErrDecline, err)
+}
+
+// refused declines a request whose statement the database refused as a
+// standby would (SQLSTATE 25006): this node's copy stopped being the
+// primary, nothing ran, and the caller should try the node that has it —
+// unless part of the answer has already left.
+func (s *Server) refused(t Target, err error, w *reply) error {
+	if s.cfg.Backend.SQLState(err) != "25006" {
+		return nil
+	}
+	t.NotPrimary()
+	if w.flushed {
+		return nil
+	}
+	return fmt.Errorf("%w: database %s is no longer the primary here: %w", ErrDecline, t.ID().Name, err)
+}
+
+// unknownOutcome is the answer when the primary connection failed after a
+// statement or COMMIT was sent: it may have committed.
+func unknownOutcome(err error) *wire.Error {
+	return &wire.Error{Kind: wire.ErrUnknown,
+		Message: fmt.Sprintf("flypg: the connection to the primary failed mid-statement; it may or may not have committed: %v", err)}
+}

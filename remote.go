@@ -1,0 +1,157 @@
+package flypg
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/flypg/flypg/internal/backend"
+	"github.com/flypg/flypg/internal/wire"
+	"github.com/flypg/flypg/lsn"
+)
+
+// prepare turns a statement into its wire form with the wrapped driver's
+// own encoding, describing it on the local copy or, when that cannot,
+// on the primary (inside remote transaction tx when tx is set).
+func (c *conn) prepare(ctx context.Context, query string, args []driver.NamedValue, rows bool, tx *remoteTx) (*wire.Statement, error) {
+	n := c.node()
+	return n.backend.Prepare(ctx, c.inner, query, args, rows, func(ctx context.Context, q string) (*wire.Description, error) {
+		return c.describeRemote(ctx, q, tx)
+	})
+}
+
+// describeRemote asks the primary for a statement's types.
+func (c *conn) describeRemote(ctx context.Context, query string, tx *remoteTx) (*wire.Description, error) {
+	n := c.node()
+	req := &wire.Describe{DB: c.db.id(), Query: query}
+	node := ""
+	if tx != nil && tx.node != "" {
+		if err := tx.flush(ctx); err != nil {
+			return nil, err
+		}
+		req.Tx, node = tx.id, tx.node
+	}
+	rep, err := n.send(ctx, c.db, node, wire.MethodDescribe, req)
+	if err != nil {
+		if errors.Is(err, ErrUnknownOutcome) {
+			// A description changes nothing: its outcome does not matter.
+			return nil, errors.Unwrap(err)
+		}
+		return nil, err
+	}
+	defer rep.close()
+	var d wire.Description
+	if err := rep.next(ctx, n, &d); err != nil {
+		return nil, err
+	}
+	if d.Err != nil {
+		if tx != nil {
+			tx.failedErr(n.remoteError(ctx, d.Err))
+		}
+		return nil, n.remoteError(ctx, d.Err)
+	}
+	return &d, nil
+}
+
+// forwardExec runs an autocommit statement on the primary — a write, or a
+// read (OnPrimary, a detached connection) — and, for a write, awaits its
+// replay.
+func (c *conn) forwardExec(ctx context.Context, query string, args []driver.NamedValue, read bool) (driver.Result, error) {
+	st, err := c.prepare(ctx, query, args, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.forwardBatch(ctx, st, read)
+	if err != nil {
+		return nil, err
+	}
+	defer rep.close()
+	var affected int64
+	var stmtErr error
+	for {
+		var p wire.Part
+		if err := rep.next(ctx, c.node(), &p); err != nil {
+			return nil, err
+		}
+		if p.Stmt != nil {
+			affected = p.Stmt.RowsAffected
+			if p.Stmt.Err != nil {
+				stmtErr = c.node().remoteError(ctx, p.Stmt.Err)
+			}
+		}
+		if p.End != nil {
+			err := c.db.finish(ctx, p.End, stmtErr, func() result { return result{rowsAffected: affected} })
+			if err != nil {
+				return nil, err
+			}
+			return driver.RowsAffected(affected), nil
+		}
+	}
+}
+
+// forwardQuery runs an autocommit statement that returns rows on the
+// primary. For a write (INSERT … RETURNING) the rows are handed over once
+// the local copy has replayed it.
+func (c *conn) forwardQuery(ctx context.Context, query string, args []driver.NamedValue, read bool) (driver.Rows, error) {
+	st, err := c.prepare(ctx, query, args, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.forwardBatch(ctx, st, read)
+	if err != nil {
+		return nil, err
+	}
+	return newRemoteRows(ctx, c, rep, !read, nil)
+}
+
+func (c *conn) forwardBatch(ctx context.Context, st *wire.Statement, read bool) (*reply, error) {
+	n := c.node()
+	n.counters.forwarded.Add(1)
+	return n.send(ctx, c.db, "", wire.MethodBatch, &wire.Batch{DB: c.db.id(), Stmts: []wire.Statement{*st}, Read: read})
+}
+
+// finish turns the end of a batch into the caller's outcome (DESIGN
+// "Outcomes"): the statement's own error (nothing committed); an unknown
+// outcome; a commit whose position is unknown (*CommittedError); or a
+// commit to await.
+func (db *database) finish(ctx context.Context, end *wire.End, stmtErr error, res func() result) error {
+	n := db.n
+	if end.Err != nil {
+		if end.Committed {
+			n.counters.committedUnknownLSN.Add(1)
+			r := res()
+			return &CommittedError{Err: n.remoteError(ctx, end.Err), RowsAffected: r.rowsAffected, Columns: r.columns, Rows: r.rows}
+		}
+		if end.Err.Kind == wire.ErrUnknown {
+			n.counters.unknownOutcomes.Add(1)
+		}
+		return n.remoteError(ctx, end.Err)
+	}
+	if stmtErr != nil {
+		return stmtErr
+	}
+	if !end.Committed {
+		return nil
+	}
+	return db.committed(ctx, lsn.LSN(end.LSN), res)
+}
+
+// decodeAll decodes buffered parts into driver values, for an error that
+// carries a query's result.
+func decodeAll(dec backend.RowDecoder, parts []*wire.Part) [][]any {
+	var rows [][]any
+	for _, p := range parts {
+		for i := range dec.Rows(p) {
+			dest := make([]driver.Value, len(dec.Columns()))
+			if dec.Decode(p, i, dest) != nil {
+				return rows
+			}
+			row := make([]any, len(dest))
+			for j, v := range dest {
+				row[j] = v
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
