@@ -48,3 +48,42 @@ func ExampleTracker_Wait() {
 		log.Fatal(err)
 	}
 }
+
+// After an error that suggests the local database changed role (SQLSTATE
+// 25006 on a write thought local, a lost connection), ask the database
+// rather than the cached answer.
+func ExampleTracker_Refresh() {
+	tr, err := lsn.NewTracker(lsn.Config{DSN: os.Getenv("DATABASE_URL")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tr.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	standby, err := tr.Refresh(ctx)
+	if err != nil {
+		log.Printf("local database unreachable: %v", err)
+		return
+	}
+	if !standby {
+		log.Print("the local database is a primary now: run writes locally")
+	}
+}
+
+// The WAL-arrival signal needs REPLICATION on the standby; where the role
+// may not have it, the tracker polls by itself. Turn the signal off to save
+// the replication connection (and a walsender slot) altogether.
+func ExampleConfig() {
+	tr, err := lsn.NewTracker(lsn.Config{
+		DSN:              "postgres://app@top1.nearest.of.myapp-db.internal:5433/app",
+		DisableWALSignal: true,
+		MaxPollInterval:  10 * time.Millisecond,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tr.Close()
+	fmt.Printf("mode %q until the first Wait connects\n", tr.Stats().Mode)
+	// Output: mode "" until the first Wait connects
+}

@@ -77,3 +77,53 @@ func TestRecordEnd(t *testing.T) {
 	}
 	assert.Equal(t, LSN(0x2018), recordEnd(0x2018, 0, 0), "unknown sizes: unchanged")
 }
+
+// The tracker's choice of how to wait, for every combination that matters:
+// WAIT FOR LSN where the server has it (19+) and it works, else the signal
+// while it streams, else polls; nothing to wait for on a primary.
+func TestChooseMode(t *testing.T) {
+	standby := capabilities{connected: true, recovery: recoveryYes, serverVersion: 150018}
+	with := func(f func(*capabilities)) capabilities { c := standby; f(&c); return c }
+	for _, tc := range []struct {
+		name       string
+		caps       capabilities
+		want       mode
+		wantSignal bool
+	}{
+		{"not connected", capabilities{}, modeUnknown, false},
+		{"primary", with(func(c *capabilities) { c.recovery = recoveryNo }), modePrimary, false},
+		{"primary on 19", with(func(c *capabilities) { c.recovery, c.serverVersion = recoveryNo, 190000 }), modePrimary, false},
+		{"15, signal not yet streaming", standby, modePoll, true},
+		{"15, signal streaming", with(func(c *capabilities) { c.signalStreaming = true }), modeSignal, true},
+		{"15, signal disabled", with(func(c *capabilities) { c.disableSignal, c.signalStreaming = true, true }), modePoll, false},
+		{"18", with(func(c *capabilities) { c.serverVersion, c.signalStreaming = 180003, true }), modeSignal, true},
+		{"19", with(func(c *capabilities) { c.serverVersion = 190000 }), modeWaitFor, false},
+		{"19, signal streaming", with(func(c *capabilities) { c.serverVersion, c.signalStreaming = 190002, true }), modeWaitFor, false},
+		{"19, WAIT FOR disabled", with(func(c *capabilities) { c.serverVersion, c.disableWaitFor = 190000, true }), modePoll, true},
+		{"19, WAIT FOR failed", with(func(c *capabilities) { c.serverVersion, c.waitForBroken, c.signalStreaming = 190000, true, true }), modeSignal, true},
+		{"20", with(func(c *capabilities) { c.serverVersion = 200000 }), modeWaitFor, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, chooseMode(tc.caps))
+			assert.Equal(t, tc.wantSignal, tc.caps.wantSignal())
+		})
+	}
+}
+
+func TestWaitForStatement(t *testing.T) {
+	assert.Equal(t, "WAIT FOR LSN '16/B374D848' WITH (TIMEOUT '1000ms', NO_THROW)", waitForSQL(0x16_B374D848, time.Second))
+	assert.Equal(t, "WAIT FOR LSN '0/0' WITH (TIMEOUT '1ms', NO_THROW)", waitForSQL(0, 0), "never 0 ms, which would wait forever")
+
+	for _, tc := range []struct {
+		in   string
+		want waitForStatus
+	}{{"success", waitForSuccess}, {"timeout", waitForTimeout}, {"not in recovery", waitForNotRecovery}} {
+		got, err := parseWaitForStatus(tc.in)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got)
+	}
+	_, err := parseWaitForStatus("SUCCESS")
+	assert.Error(t, err)
+	_, err = waitForResult(nil)
+	assert.Error(t, err, "no result")
+}

@@ -10,12 +10,25 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+const (
+	probeSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery(), current_setting('server_version_num')::int, " +
+		"current_setting('wal_block_size')::bigint, pg_size_bytes(current_setting('wal_segment_size'))"
+	pollSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery()"
+)
+
 // run is the poller: it exists only while waiters do. Each round it looks at
-// the smallest pending target and either calls the wait function (long
-// waits, when installed) or polls, pausing between polls for the target's
-// age / backoffDivisor within [MinPollInterval, MaxPollInterval]. It returns
-// as soon as no waiter is left, so an idle tracker issues no queries and has
-// no goroutine.
+// the smallest pending target and decides, by mode, when to query next:
+//
+//   - wait-for: at once, a WAIT FOR LSN for that target (the server wakes
+//     it on replay);
+//   - signal: at once when the signal reports that the target's WAL has
+//     arrived, then with backoff from that moment until replay confirms it;
+//     otherwise only every MaxPollInterval, as a safety net;
+//   - poll: after the target's age / backoffDivisor, within
+//     [MinPollInterval, MaxPollInterval].
+//
+// It returns as soon as no waiter is left, so an idle tracker issues no
+// queries and has no poller goroutine.
 func (t *Tracker) run() {
 	defer t.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -24,23 +37,33 @@ func (t *Tracker) run() {
 		timer.Reset(d)
 		select {
 		case <-timer.C:
-		case <-t.kick: // the smallest target changed: re-plan now
+		case <-t.kick: // the smallest target changed, or the signal has news: re-plan now
 		case <-t.ctx.Done():
 		}
 		timer.Stop()
 	}
 
-	var lastPoll, retryAt time.Time
-	var backoff time.Duration
+	var (
+		retryAt time.Time
+		backoff time.Duration
+		// armed is the target end for which the signal reported WAL,
+		// armedAt when the poller first saw that, and armedPolls how many
+		// polls it has made for it since.
+		armed      LSN
+		armedAt    time.Time
+		armedPolls int
+	)
 	for {
-		target, age, ok := t.next()
+		target, since, ok := t.next()
 		if !ok {
 			return
 		}
-		if wait := time.Until(retryAt); wait > 0 {
+		now := time.Now()
+		if wait := retryAt.Sub(now); wait > 0 {
 			sleep(wait)
 			continue
 		}
+		t.maybeStartSignal(now)
 		t.connMu.Lock()
 		if t.conn == nil {
 			err := t.connectLocked(t.ctx)
@@ -50,20 +73,58 @@ func (t *Tracker) run() {
 				retryAt = time.Now().Add(backoff)
 			} else {
 				backoff = 0
+				t.maybeStartSignal(time.Now())
 			}
 			continue
 		}
-		useFn := t.waitFn && t.cfg.WaitFunctionAfter >= 0 && age >= t.cfg.WaitFunctionAfter
-		if !useFn {
-			interval := min(max(age/backoffDivisor, t.cfg.MinPollInterval), t.cfg.MaxPollInterval)
-			if wait := time.Until(lastPoll.Add(interval)); wait > 0 {
-				t.connMu.Unlock()
-				sleep(wait)
-				continue
+
+		end := t.recordEnd(target)
+		t.minEnd.Store(uint64(end))
+		m := chooseMode(t.capabilities())
+		var due time.Time
+		triggered, armedPoll := false, false
+		switch m {
+		case modeWaitFor, modePrimary:
+			due = now
+		case modeSignal:
+			if LSN(t.sig.flushed.Load()) >= end {
+				switch {
+				case armed != end:
+					armed, armedAt, armedPolls, due, triggered = end, now, 0, now, true
+				case armedPolls < signalEagerPolls:
+					// Replay follows the flush within microseconds on an
+					// idle standby: re-poll at once, paced by the round
+					// trip, rather than on a timer that a quiet Go process
+					// fires a millisecond late.
+					due = now
+				default:
+					due = t.lastPoll.Add(t.pollInterval(now.Sub(armedAt)))
+				}
+				armedPoll = true
+			} else {
+				due = t.lastPoll.Add(t.cfg.MaxPollInterval)
 			}
+		default:
+			due = t.lastPoll.Add(t.pollInterval(now.Sub(since)))
 		}
-		lastPoll = time.Now()
-		err := t.pollLocked(target, useFn)
+		if wait := due.Sub(now); wait > 0 {
+			t.connMu.Unlock()
+			sleep(wait)
+			continue
+		}
+		if triggered {
+			t.stats.signalWakeups.Add(1)
+		}
+		if armedPoll {
+			armedPolls++
+		}
+		t.lastPoll = now
+		var err error
+		if m == modeWaitFor {
+			err = t.waitForLocked(target, end)
+		} else {
+			err = t.pollLocked()
+		}
 		t.connMu.Unlock()
 		if err != nil {
 			backoff = t.nextBackoff(backoff)
@@ -74,18 +135,30 @@ func (t *Tracker) run() {
 	}
 }
 
-// next returns the smallest pending target and how long its waiter has
-// waited, or ok=false — marking the poller stopped under the same lock that
-// Wait uses to decide whether to start one — when there is nothing to do.
-func (t *Tracker) next() (target LSN, age time.Duration, ok bool) {
+// signalEagerPolls is how many polls the poller makes back to back once the
+// signal reported the smallest target's WAL, before it backs off: the
+// first, plus two immediate retries for a startup process a little behind
+// the walreceiver.
+const signalEagerPolls = 3
+
+func (t *Tracker) pollInterval(age time.Duration) time.Duration {
+	return min(max(age/backoffDivisor, t.cfg.MinPollInterval), t.cfg.MaxPollInterval)
+}
+
+// next returns the smallest pending target and when its waiter registered,
+// or ok=false — marking the poller stopped under the same lock that Wait
+// uses to decide whether to start one — when there is nothing to do.
+func (t *Tracker) next() (target LSN, since time.Time, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := t.waiters.min()
 	if t.closed || w == nil {
 		t.polling = false
-		return 0, 0, false
+		t.minEnd.Store(0)
+		t.idleSince.Store(time.Now().UnixNano())
+		return 0, time.Time{}, false
 	}
-	return w.target, time.Since(w.since), true
+	return w.target, w.since, true
 }
 
 func (t *Tracker) nextBackoff(d time.Duration) time.Duration {
@@ -96,8 +169,8 @@ func (t *Tracker) nextBackoff(d time.Duration) time.Duration {
 }
 
 // connectLocked opens the dedicated connection and probes it in one round
-// trip: recovery state, replay position, and whether the wait function is
-// installed. The probe's observation wakes waiters like a poll would.
+// trip: recovery state, replay position, server version and WAL geometry.
+// The probe's observation wakes waiters like a poll would.
 func (t *Tracker) connectLocked(ctx context.Context) error {
 	if t.ctx.Err() != nil {
 		return ErrClosed
@@ -108,10 +181,11 @@ func (t *Tracker) connectLocked(ctx context.Context) error {
 	if err == nil {
 		var (
 			replay         *string
-			inRec, hasF    bool
+			inRec          bool
+			version        int32
 			block, segment int64
 		)
-		err = conn.QueryRow(ctx, probeSQL).Scan(&replay, &inRec, &hasF, &block, &segment)
+		err = conn.QueryRow(ctx, probeSQL).Scan(&replay, &inRec, &version, &block, &segment)
 		var r LSN
 		if err == nil {
 			r, err = parseReplay(replay)
@@ -123,9 +197,11 @@ func (t *Tracker) connectLocked(ctx context.Context) error {
 			}
 			t.walBlock.Store(uint64(block))
 			t.walSegment.Store(uint64(segment))
+			t.serverVersion.Store(version)
+			useWaitFor := capabilities{serverVersion: version, disableWaitFor: t.cfg.DisableWaitFor}.waitForUsable()
+			t.stats.usingWaitFor.Store(useWaitFor)
 			t.everConnected, t.failing = true, false
-			t.conn, t.waitFn = conn, hasF
-			t.stats.usingWaitFunction.Store(hasF)
+			t.conn = conn
 			t.observe(r, inRec, true, time.Now())
 			return nil
 		}
@@ -142,48 +218,21 @@ func (t *Tracker) connectLocked(ctx context.Context) error {
 	return fmt.Errorf("lsn: connect to local database: %w", err)
 }
 
-// pollLocked issues one replay query on the connection (connMu held). A
-// nil result with the connection gone means: reconnect now.
-func (t *Tracker) pollLocked(target LSN, useFn bool) error {
+// pollLocked issues one client-side poll on the connection (connMu held).
+// A nil result with the connection gone means: reconnect now.
+func (t *Tracker) pollLocked() error {
 	conn := t.conn
 	ctx, cancel := context.WithTimeout(t.ctx, queryTimeout)
 	defer cancel()
-	var call *inflightCall
-	if useFn {
-		call = &inflightCall{target: target, pg: conn.PgConn()}
-		t.mu.Lock()
-		t.inflight = call
-		t.mu.Unlock()
-		t.stats.waitCalls.Add(1)
-	}
 	t.stats.polls.Add(1)
-	var hookDone func()
-	if t.cfg.PollHook != nil {
-		hookDone = t.cfg.PollHook()
-	}
-
+	hookDone := t.pollHook()
 	var (
 		replay *string
 		inRec  bool
-		err    error
 	)
-	if useFn {
-		err = conn.QueryRow(ctx, waitSQL, t.recordEnd(target).String(), int32(waitCallCap/time.Millisecond)).Scan(&replay, &inRec)
-	} else {
-		err = conn.QueryRow(ctx, pollSQL).Scan(&replay, &inRec)
-	}
+	err := conn.QueryRow(ctx, pollSQL).Scan(&replay, &inRec)
 	at := time.Now()
-	if hookDone != nil {
-		hookDone()
-	}
-	cancelled := false
-	if call != nil {
-		t.mu.Lock()
-		cancelled = call.cancelled
-		t.inflight = nil
-		t.mu.Unlock()
-	}
-
+	hookDone()
 	if err == nil {
 		var r LSN
 		if r, err = parseReplay(replay); err == nil {
@@ -191,30 +240,101 @@ func (t *Tracker) pollLocked(target LSN, useFn bool) error {
 			return nil
 		}
 	}
+	return t.queryFailedLocked(conn, err, false)
+}
+
+// waitForLocked runs one WAIT FOR LSN for end (the smallest target's record
+// end) on the connection (connMu held). A waiter with a smaller target, the
+// last waiter leaving, or a Refresh cancels it.
+func (t *Tracker) waitForLocked(target, end LSN) error {
+	conn := t.conn
+	ctx, cancel := context.WithTimeout(t.ctx, queryTimeout)
+	defer cancel()
+	call := &inflightCall{target: target, pg: conn.PgConn()}
+	t.mu.Lock()
+	t.inflight = call
+	t.mu.Unlock()
+	t.stats.polls.Add(1)
+	t.stats.waitCalls.Add(1)
+	hookDone := t.pollHook()
+	// The simple protocol: WAIT FOR is a utility statement with a literal
+	// LSN, and it must not run inside a transaction holding a snapshot.
+	results, err := conn.PgConn().Exec(ctx, waitForSQL(end, waitForCap)).ReadAll()
+	at := time.Now()
+	hookDone()
+	t.mu.Lock()
+	cancelled := call.cancelled
+	t.inflight = nil
+	t.mu.Unlock()
+
+	if err == nil {
+		var status waitForStatus
+		if status, err = waitForResult(results); err == nil {
+			switch status {
+			case waitForSuccess:
+				t.observe(end, true, false, at)
+			case waitForNotRecovery:
+				t.observe(0, false, false, at)
+			}
+			return nil
+		}
+	}
+	var pgErr *pgconn.PgError
+	if cancelled && errors.As(err, &pgErr) && pgErr.Code == "57014" { // query_canceled, by us
+		return nil
+	}
+	return t.queryFailedLocked(conn, err, true)
+}
+
+func waitForResult(results []*pgconn.Result) (waitForStatus, error) {
+	if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
+		return 0, errors.New("lsn: WAIT FOR LSN: unexpected result shape")
+	}
+	return parseWaitForStatus(string(results[0].Rows[0][0]))
+}
+
+// queryFailedLocked classifies a failed replay query. Server errors on a
+// live connection (recovery conflicts, a stray cancel) are retried after a
+// backoff; a lost connection is dropped so that the poller reconnects at
+// once. A WAIT FOR LSN that the server refuses for any other reason is
+// given up for this connection's lifetime.
+func (t *Tracker) queryFailedLocked(conn *pgx.Conn, err error, waitFor bool) error {
 	if t.ctx.Err() != nil {
 		return nil // closing; the caller's loop ends
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && !conn.IsClosed() {
-		switch {
-		case cancelled && pgErr.Code == "57014": // query_canceled, by us
-			return nil
-		case useFn && (pgErr.Code == "42883" || pgErr.Code == "42501"): // undefined_function, insufficient_privilege
-			t.waitFn = false
-			t.stats.usingWaitFunction.Store(false)
-			t.log.Warn("lsn: wait function unusable on this connection; polling instead", "err", err)
-		}
-		// Recovery conflicts (40001), a stray cancel (57014) and the like
-		// leave the connection usable: retry after a short backoff.
-		t.stats.pollErrors.Add(1)
-		t.log.Debug("lsn: poll failed; retrying", "err", err)
-		return fmt.Errorf("lsn: poll: %w", err)
-	}
 	t.stats.pollErrors.Add(1)
-	t.log.Warn("lsn: lost connection to local database; reconnecting", "err", err)
+	if !conn.IsClosed() {
+		var pgErr *pgconn.PgError
+		isPg := errors.As(err, &pgErr)
+		switch {
+		case waitFor && (!isPg || pgErr.Code != "40001" && pgErr.Code != "57014"):
+			// Refused or answered oddly: not a transient conflict or cancel.
+			t.stats.usingWaitFor.Store(false)
+			t.log.Warn("lsn: WAIT FOR LSN unusable on this connection; falling back", "err", err)
+			return fmt.Errorf("lsn: wait for: %w", err)
+		case isPg:
+			// Recovery conflicts (40001), a stray cancel (57014) and the
+			// like leave the connection usable: retry after a short backoff.
+			t.log.Debug("lsn: replay query failed; retrying", "err", err)
+			return fmt.Errorf("lsn: poll: %w", err)
+		}
+		t.log.Warn("lsn: unexpected poll result; reconnecting", "err", err)
+	} else {
+		t.log.Warn("lsn: lost connection to local database; reconnecting", "err", err)
+	}
 	closeConn(conn)
 	t.conn = nil
 	return nil
+}
+
+func (t *Tracker) pollHook() (done func()) {
+	if t.cfg.PollHook == nil {
+		return func() {}
+	}
+	if d := t.cfg.PollHook(); d != nil {
+		return d
+	}
+	return func() {}
 }
 
 func closeConn(conn *pgx.Conn) {

@@ -18,13 +18,19 @@ const (
 	DefaultApplicationName   = "flypg-lsn-tracker"
 	DefaultMinPollInterval   = 100 * time.Microsecond
 	DefaultMaxPollInterval   = 20 * time.Millisecond
-	DefaultWaitFunctionAfter = 8 * time.Millisecond
 	DefaultMaxReconnectDelay = time.Second
+	DefaultWALSignalLinger   = time.Second
+
+	// Deprecated: WaitFunctionAfter has no effect.
+	DefaultWaitFunctionAfter = 8 * time.Millisecond
 )
 
 // WaitFunction is the signature of the server-side wait function that
-// package migrate installs. The tracker looks it up once per connection and
-// falls back to client-side polling when it is absent.
+// migration 0001 of package migrate installed.
+//
+// Deprecated: the tracker no longer calls it, and migration 0002 removes it:
+// a function that waits inside one query holds a snapshot for the whole
+// wait, which stalls replay (see the package documentation).
 const WaitFunction = "flypg.wait_for_lsn(pg_lsn,integer)"
 
 const (
@@ -32,61 +38,67 @@ const (
 	// smallest pending target divided by this: a waiter that has waited d
 	// loses at most d/8 (plus a round trip) to polling granularity.
 	backoffDivisor = 8
-	// waitCallCap bounds one wait-function call, so a call for a target that
-	// no longer matters, or a promotion, is noticed within this time even if
-	// no cancel request gets through.
-	waitCallCap = 50 * time.Millisecond
+	// waitForCap bounds one WAIT FOR LSN statement, so that the tracker
+	// re-plans at least this often even if no cancel request gets through.
+	waitForCap = time.Second
 	// firstReconnectDelay starts the backoff after a failed connection
 	// attempt or query; it doubles up to Config.MaxReconnectDelay.
 	firstReconnectDelay = 5 * time.Millisecond
 	connectTimeout      = 10 * time.Second
 	// queryTimeout is a last resort against a replica that stops answering
 	// without closing the socket: the connection is dropped and reopened.
-	queryTimeout = waitCallCap + 10*time.Second
+	queryTimeout = waitForCap + 10*time.Second
 )
 
-const (
-	probeSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery(), to_regprocedure('" + WaitFunction + "') IS NOT NULL, " +
-		"current_setting('wal_block_size')::bigint, pg_size_bytes(current_setting('wal_segment_size'))"
-	pollSQL = "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery()"
-	waitSQL = "SELECT flypg.wait_for_lsn($1::pg_lsn, $2)::text, pg_is_in_recovery()"
-)
-
-// ErrClosed is returned by Wait and InRecovery once Close has been called,
-// including to Waits that were blocked when it was.
+// ErrClosed is returned by Wait, InRecovery and Refresh once Close has been
+// called, including to Waits that were blocked when it was.
 var ErrClosed = errors.New("lsn: tracker closed")
 
 // Config configures a Tracker. Zero fields take the documented defaults.
 type Config struct {
 	// DSN is the local database (URL or key=value string, as pgx accepts).
-	// Required. The tracker opens one dedicated connection to it.
+	// Required. The tracker opens one dedicated connection to it, and, for
+	// the WAL-arrival signal, one replication connection while it waits.
 	DSN string
-	// ApplicationName is set on the tracker's connection so that it can be
-	// told apart in pg_stat_activity. Default "flypg-lsn-tracker".
+	// ApplicationName is set on the tracker's connections so that they can
+	// be told apart in pg_stat_activity and pg_stat_replication. Default
+	// "flypg-lsn-tracker".
 	ApplicationName string
 	// MinPollInterval is the shortest pause between client-side polls, used
 	// while the smallest pending target is young. Default 100 µs.
 	MinPollInterval time.Duration
 	// MaxPollInterval caps the pause between client-side polls while replay
-	// does not reach the smallest pending target. Default 20 ms.
+	// does not reach the smallest pending target. With the WAL-arrival
+	// signal, it is also the interval of the safety-net polls made while
+	// the signal says the target's WAL has not arrived. Default 20 ms.
 	MaxPollInterval time.Duration
-	// WaitFunctionAfter is how long the smallest pending target must have
-	// waited before the tracker switches from client-side polls to the
-	// server-side wait function (when installed). PostgreSQL sleeps in whole
-	// milliseconds, so the function is coarser than client polls for short
-	// waits and cheaper for long ones; the default 8 ms is where the
-	// client-side interval reaches 1 ms. Negative: never use the function.
-	WaitFunctionAfter time.Duration
 	// MaxReconnectDelay caps the backoff between attempts to reopen the
 	// connection (and between retries of failed polls). Default 1 s.
 	MaxReconnectDelay time.Duration
+	// DisableWALSignal turns the WAL-arrival signal off: the tracker then
+	// only polls (or uses WAIT FOR LSN on PostgreSQL 19+). The signal costs
+	// one of the standby's max_wal_senders slots while it is open and
+	// needs the REPLICATION attribute (and a pg_hba.conf "replication"
+	// entry) for the DSN's role; without them the tracker polls by itself.
+	DisableWALSignal bool
+	// WALSignalLinger is how long the signal's replication connection stays
+	// open after the last waiter left, so that a burst of writes does not
+	// reconnect for each one. Default 1 s.
+	WALSignalLinger time.Duration
+	// DisableWaitFor stops the tracker from using PostgreSQL 19's
+	// WAIT FOR LSN statement where the server has it.
+	DisableWaitFor bool
 	// Logger receives connection losses and mode changes. Default: discard.
 	Logger *slog.Logger
-	// PollHook, if set, is called just before each replay query (poll or
-	// wait-function call), and the function it returns just after the query
+	// PollHook, if set, is called just before each replay query (a poll or
+	// a WAIT FOR LSN), and the function it returns just after the query
 	// ends. It lets tests observe the poller; it must be fast and must not
 	// call the Tracker.
 	PollHook func() (done func())
+
+	// Deprecated: the tracker no longer uses a server-side wait function;
+	// this field is ignored.
+	WaitFunctionAfter time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -102,11 +114,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxPollInterval == 0 {
 		c.MaxPollInterval = DefaultMaxPollInterval
 	}
-	if c.WaitFunctionAfter == 0 {
-		c.WaitFunctionAfter = DefaultWaitFunctionAfter
-	}
 	if c.MaxReconnectDelay == 0 {
 		c.MaxReconnectDelay = DefaultMaxReconnectDelay
+	}
+	if c.WALSignalLinger == 0 {
+		c.WALSignalLinger = DefaultWALSignalLinger
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -117,6 +129,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxReconnectDelay < 0 {
 		return c, fmt.Errorf("lsn: negative MaxReconnectDelay %v", c.MaxReconnectDelay)
+	}
+	if c.WALSignalLinger < 0 {
+		return c, fmt.Errorf("lsn: negative WALSignalLinger %v", c.WALSignalLinger)
 	}
 	return c, nil
 }
@@ -146,8 +161,9 @@ const (
 	recoveryNo                           // a primary: waits return at once
 )
 
-// inflightCall is a wait-function call in progress, so that a waiter that
-// makes it pointless (a smaller target, or none left) can cancel it.
+// inflightCall is a WAIT FOR LSN statement in progress, so that a waiter
+// that makes it pointless (a smaller target, none left, a Refresh) can
+// cancel it.
 type inflightCall struct {
 	target    LSN
 	pg        *pgconn.PgConn
@@ -156,7 +172,7 @@ type inflightCall struct {
 
 // Tracker blocks callers until the local database has replayed a given LSN.
 // It is safe for concurrent use. See the package documentation for the
-// polling design.
+// design.
 type Tracker struct {
 	cfg   Config
 	pgcfg *pgx.ConnConfig
@@ -164,27 +180,37 @@ type Tracker struct {
 
 	ctx    context.Context // ends at Close; bounds every query and sleep
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the poller and cancel-request goroutines
+	wg     sync.WaitGroup // the poller, the signal and cancel-request goroutines
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards the fields below, and the waiters' fields
 	closed   bool
 	waiters  waiterHeap
 	polling  bool // a poller goroutine is running
 	recovery recoveryState
 	inflight *inflightCall
+	sig      signalState
 
-	// kick wakes a sleeping poller when the smallest target changes.
+	// kick wakes a sleeping poller when the smallest target changes or the
+	// signal has news.
 	kick     chan struct{}
 	replayed atomic.Uint64
+	// minEnd is recordEnd of the smallest pending target, published by the
+	// poller for the signal (0: nothing pending).
+	minEnd atomic.Uint64
+	// idleSince is when the poller last stopped for lack of waiters (Unix
+	// nanoseconds; 0 while it runs), for the signal's linger.
+	idleSince atomic.Int64
 	// walBlock and walSegment are the server's WAL page and segment sizes,
 	// read by the first probe (zero before), for recordEnd.
 	walBlock, walSegment atomic.Uint64
+	// serverVersion is server_version_num, read by the probe (0 before).
+	serverVersion atomic.Int32
 
 	// connMu guards the dedicated connection: the poller holds it for each
-	// query, InRecovery for its first connection.
+	// query, InRecovery and Refresh for theirs.
 	connMu        sync.Mutex
 	conn          *pgx.Conn
-	waitFn        bool // conn found the wait function
+	lastPoll      time.Time // when the last replay query started; kept across poller runs
 	everConnected bool
 	failing       bool // the last connection attempt failed (log once per outage)
 
@@ -192,7 +218,8 @@ type Tracker struct {
 }
 
 // NewTracker validates cfg and returns a tracker. It does no I/O: the
-// connection is opened by the first Wait or InRecovery that needs it.
+// connection is opened by the first Wait, InRecovery or Refresh that needs
+// it.
 func NewTracker(cfg Config) (*Tracker, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -254,6 +281,7 @@ func (t *Tracker) Wait(ctx context.Context, target LSN) error {
 	}
 	if !t.polling {
 		t.polling = true
+		t.idleSince.Store(0)
 		t.wg.Add(1)
 		go t.run()
 	}
@@ -284,26 +312,35 @@ func (t *Tracker) Wait(ctx context.Context, target LSN) error {
 }
 
 // minChangedLocked tells the poller that the smallest pending target
-// changed: a sleeping poller re-plans at once, and a wait-function call for
-// a target larger than every pending one (or with none pending) is
-// cancelled rather than left to run to its cap.
+// changed: a sleeping poller re-plans at once, and a WAIT FOR LSN for a
+// target larger than every pending one (or with none pending) is cancelled
+// rather than left to run to its cap.
 func (t *Tracker) minChangedLocked() {
+	t.kickPoller()
+	if m := t.waiters.min(); m == nil || t.inflight == nil || m.target < t.inflight.target {
+		t.cancelInflightLocked()
+	}
+}
+
+func (t *Tracker) kickPoller() {
 	select {
 	case t.kick <- struct{}{}:
 	default:
 	}
+}
+
+// cancelInflightLocked sends a cancel request for the WAIT FOR LSN in
+// flight, if any.
+func (t *Tracker) cancelInflightLocked() {
 	c := t.inflight
 	if c == nil || c.cancelled {
-		return
-	}
-	if m := t.waiters.min(); m != nil && m.target >= c.target {
 		return
 	}
 	c.cancelled = true
 	// A cancel request opens its own connection to the server, so it must not
 	// block the waiter that triggered it. pgx's context-driven cancellation
 	// would also do this but then stalls the connection for 100 ms to dodge a
-	// race that costs us only one retried poll.
+	// race that costs us only one retried statement.
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -328,6 +365,10 @@ func (t *Tracker) observe(replayed LSN, inRecovery, fresh bool, at time.Time) {
 			t.releaseLocked(t.waiters.pop(), nil, at)
 		}
 		return
+	}
+	if t.recovery == recoveryNo {
+		t.log.Info("lsn: local database is in recovery again; waits wait for replay")
+		fresh = true // a rebuilt standby: its replay position starts anew
 	}
 	t.recovery = recoveryYes
 	if fresh || replayed > t.Replayed() {
@@ -373,9 +414,13 @@ func (t *Tracker) releaseLocked(w *waiter, err error, observed time.Time) {
 	close(w.done)
 }
 
-// InRecovery reports whether the local database is a standby. The answer is
-// cached: it is read when the connection opens (connecting if needed) and
-// refreshed by every poll, so after the first call it costs no I/O.
+// InRecovery reports whether the local database is a standby, as last
+// observed. It queries only when the tracker has never connected (then it
+// opens the connection); after that it returns the answer of the latest
+// observation — a poll, a WAIT FOR LSN, a reconnection or a Refresh —
+// without any I/O. An idle tracker makes no observations, so on a node
+// whose writes never wait (a primary, or a replica nobody waits on) the
+// answer can be arbitrarily old: use Refresh to learn the current role.
 func (t *Tracker) InRecovery(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	closed, rec := t.closed, t.recovery
@@ -401,6 +446,67 @@ func (t *Tracker) InRecovery(ctx context.Context) (bool, error) {
 	return t.recovery == recoveryYes, nil
 }
 
+// Refresh queries the local database's role now — pg_is_in_recovery(),
+// with the replay position — on the tracker's connection, connecting if
+// needed, and returns it. It is serialised with the poller's queries (a
+// WAIT FOR LSN in flight is cancelled so that Refresh does not wait behind
+// it). Like a poll, its answer updates InRecovery and Replayed and wakes
+// the waiters it can: a database found not in recovery releases them all.
+// Call it after an error that suggests the role changed (SQLSTATE 25006,
+// a lost connection) or on a timer; an idle tracker never queries by
+// itself.
+func (t *Tracker) Refresh(ctx context.Context) (inRecovery bool, err error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false, ErrClosed
+	}
+	t.cancelInflightLocked()
+	t.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(t.ctx, cancel)()
+
+	t.connMu.Lock()
+	defer t.connMu.Unlock()
+	t.stats.refreshes.Add(1)
+	if t.conn == nil {
+		// The probe is itself a fresh observation of the role.
+		if err := t.connectLocked(ctx); err != nil {
+			return false, fmt.Errorf("lsn: refresh: %w", err)
+		}
+		return t.cachedRecovery(), nil
+	}
+	conn := t.conn
+	var (
+		replay *string
+		inRec  bool
+	)
+	err = conn.QueryRow(ctx, pollSQL).Scan(&replay, &inRec)
+	if err == nil {
+		var r LSN
+		if r, err = parseReplay(replay); err == nil {
+			t.observe(r, inRec, false, time.Now())
+			return inRec, nil
+		}
+	}
+	if t.ctx.Err() != nil {
+		return false, ErrClosed
+	}
+	if conn.IsClosed() || ctx.Err() != nil {
+		// A query abandoned half-way leaves the connection unusable too.
+		closeConn(conn)
+		t.conn = nil
+	}
+	return false, fmt.Errorf("lsn: refresh: %w", err)
+}
+
+func (t *Tracker) cachedRecovery() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.recovery == recoveryYes
+}
+
 // Stats returns a snapshot of the tracker's counters.
 func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
@@ -408,23 +514,29 @@ func (t *Tracker) Stats() Stats {
 	t.mu.Unlock()
 	q := t.stats.wakeDelay.quantiles(0.50, 0.99)
 	return Stats{
-		Waits:             t.stats.waits.Load(),
-		Immediate:         t.stats.immediate.Load(),
-		Timeouts:          t.stats.timeouts.Load(),
-		Polls:             t.stats.polls.Load(),
-		WaitCalls:         t.stats.waitCalls.Load(),
-		PollErrors:        t.stats.pollErrors.Load(),
-		Reconnects:        t.stats.reconnects.Load(),
-		Waiters:           n,
-		UsingWaitFunction: t.stats.usingWaitFunction.Load(),
-		WakeDelayP50:      q[0],
-		WakeDelayP99:      q[1],
+		Waits:          t.stats.waits.Load(),
+		Immediate:      t.stats.immediate.Load(),
+		Timeouts:       t.stats.timeouts.Load(),
+		Polls:          t.stats.polls.Load(),
+		WaitCalls:      t.stats.waitCalls.Load(),
+		PollErrors:     t.stats.pollErrors.Load(),
+		Reconnects:     t.stats.reconnects.Load(),
+		Refreshes:      t.stats.refreshes.Load(),
+		Waiters:        n,
+		UsingWaitFor:   t.stats.usingWaitFor.Load(),
+		SignalActive:   t.sigStreaming(),
+		SignalWakeups:  t.stats.signalWakeups.Load(),
+		SignalConnects: t.stats.signalConnects.Load(),
+		SignalFailures: t.stats.signalFailures.Load(),
+		Mode:           t.modeName(),
+		WakeDelayP50:   q[0],
+		WakeDelayP99:   q[1],
 	}
 }
 
-// Close wakes every blocked Wait with ErrClosed, stops the poller and closes
-// the connection. It waits for the tracker's goroutines to end. Calling it
-// again does nothing.
+// Close wakes every blocked Wait with ErrClosed, stops the poller and the
+// signal and closes their connections. It waits for the tracker's
+// goroutines to end. Calling it again does nothing.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
 	if t.closed {

@@ -1,21 +1,32 @@
-// Package migrate holds the SQL that flypg installs in a user's database: the
-// server-side wait function flypg.wait_for_lsn, which lets the LSN tracker
-// (package lsn) wait for replay on a standby with one call instead of a
-// stream of polls. Installing it is optional — without it the tracker polls
-// — and it is the Go counterpart of fly_postgres's watch_for_lsn_change
-// migration.
+// Package migrate holds the SQL migrations of the objects flypg keeps in a
+// user's database, the Go counterpart of fly_postgres's migrations.
+//
+// Today they leave nothing behind. Migration 0001 installed a server-side
+// wait function, flypg.wait_for_lsn, for the LSN tracker (package lsn).
+// Because it waited inside one query, it held a snapshot for up to 50 ms at
+// a time, and replaying a VACUUM or HOT-prune record that conflicted with
+// that snapshot had to wait for the call to end (measured: about 64 ms per
+// conflict on PostgreSQL 15), delaying replay for every reader of the
+// standby. Migration 0002 removes it (and the flypg schema, if nothing of
+// yours is in it). The tracker no longer uses a server-side function: it
+// polls, helped by a WAL-arrival signal, and uses PostgreSQL 19's
+// WAIT FOR LSN where the server has it. Running Up is therefore the upgrade
+// for a database an older flypg migrated; trackers of older versions that
+// still look for the function find it gone (SQLSTATE 42883) and poll.
 //
 // # Running the migrations
 //
 // Migrations change the database, so they run on the PRIMARY, with the plain
 // driver — for example sql.Open("pgx", primaryURL) — not through flypg's
-// forwarding driver; replication then carries the function to every standby,
-// where the tracker finds it the next time it connects.
+// forwarding driver; replication then carries the changes to every standby.
 //
 // Up and Down apply the files in one transaction under a transaction-level
 // advisory lock, so that nodes starting together do not collide, and every
 // file is idempotent (CREATE OR REPLACE, IF [NOT] EXISTS): calling Up at
-// every start-up is fine. They keep no version table of their own.
+// every start-up is fine. They keep no version table of their own. Down
+// runs the down files newest first; 0001's refuses to drop a flypg schema
+// that holds objects of yours, and then Down returns that error and changes
+// nothing.
 //
 // # With a migration tool
 //
@@ -26,8 +37,9 @@
 //     directory (renumber them to fit your sequence).
 //   - goose: copy each pair into one file, the up part under "-- +goose Up"
 //     and the down part under "-- +goose Down", wrapping the CREATE FUNCTION
-//     statement in "-- +goose StatementBegin" / "-- +goose StatementEnd"
-//     (its body contains semicolons); or call Up and Down from a Go migration.
-//   - Atlas (versioned migrations): copy the .up.sql file into your migration
+//     and DO statements in "-- +goose StatementBegin" / "-- +goose
+//     StatementEnd" (their bodies contain semicolons); or call Up and Down
+//     from a Go migration.
+//   - Atlas (versioned migrations): copy the .up.sql files into your migration
 //     directory and run atlas migrate hash.
 package migrate

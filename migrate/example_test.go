@@ -11,9 +11,10 @@ import (
 	"github.com/flypg/flypg/migrate"
 )
 
-// Install the wait function at start-up, on the primary, with the plain pgx
-// driver (not flypg's). Running it on every start is fine: Up is idempotent
-// and serialised by an advisory lock.
+// Run the migrations at start-up, on the primary, with the plain pgx driver
+// (not flypg's): on a database an older flypg migrated, this removes the
+// snapshot-holding wait function. Running it on every start is fine: Up is
+// idempotent and serialised by an advisory lock.
 func ExampleUp() {
 	db, err := sql.Open("pgx", os.Getenv("PRIMARY_DATABASE_URL"))
 	if err != nil {
