@@ -35,7 +35,7 @@ func TestMembershipAndRouting(t *testing.T) {
 	// Meta travels through gossip intact.
 	m, ok := member(syd, "iad-1")
 	require.True(t, ok)
-	assert.Equal(t, Meta{Region: "iad", RPCAddr: iad1.RPCAddr(), Version: ProtocolVersion, Primary: true}, m.Meta)
+	assert.Equal(t, Meta{Region: "iad", RPCAddr: iad1.RPCAddr(), Version: ProtocolVersion, MinVersion: MinProtocolVersion, Primary: true}, m.Meta)
 	assert.Equal(t, iad1.GossipAddr(), m.Addr)
 	m, _ = member(syd, "lhr-1")
 	assert.False(t, m.Primary)
@@ -177,7 +177,7 @@ func TestIsolation(t *testing.T) {
 		mutate func(*Config)
 	}{
 		{"different label", func(c *Config) { c.Label = "other-app" }},
-		{"different secret", func(c *Config) { c.Secret = []byte("wrong") }},
+		{"different secret", func(c *Config) { c.Secret = []byte(newSecret()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig("b", "lhr")
@@ -207,6 +207,13 @@ func TestConfigErrors(t *testing.T) {
 		want   string
 	}{
 		{"no secret", func(c *Config) { c.Secret = nil }, "Secret is required"},
+		{"weak secret", func(c *Config) { c.Secret = []byte("correct horse battery staple") }, "openssl rand -base64 32"},
+		{"weak previous secret", func(c *Config) { c.PreviousSecrets = [][]byte{[]byte("hunter2")} }, "PreviousSecrets[0]"},
+		{"too many previous secrets", func(c *Config) {
+			c.PreviousSecrets = [][]byte{[]byte(newSecret()), []byte(newSecret()), []byte(newSecret()), []byte(newSecret())}
+		}, "at most 3"},
+		{"unknown protocol version", func(c *Config) { c.MaxProtocolVersion = ProtocolVersion + 1 }, "protocol versions"},
+		{"tiny frames", func(c *Config) { c.MaxFrameSize = 100 }, "MaxFrameSize"},
 		{"unknown profile", func(c *Config) { c.Profile = "mars" }, "unknown Profile"},
 		{"meta too large", func(c *Config) { c.Region = strings.Repeat("x", 600) }, "limit"},
 		{"idle below keepalive", func(c *Config) { c.KeepAlive, c.IdleTimeout = time.Second, time.Second }, "IdleTimeout"},
@@ -234,7 +241,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestErrorsAreDistinct(t *testing.T) {
-	all := []error{ErrNotSent, ErrUnknownOutcome, ErrNoPrimary, ErrNoNode, ErrClosed, ErrFrameTooLarge, ErrAuth}
+	all := []error{ErrNotSent, ErrUnknownOutcome, ErrNoPrimary, ErrNoNode, ErrClosed, ErrFrameTooLarge, ErrAuth, ErrIncompatible, ErrDecline, ErrWeakSecret}
 	for i, a := range all {
 		for j, b := range all {
 			assert.Equal(t, i == j, errors.Is(a, b))

@@ -25,6 +25,21 @@ var (
 	// ErrAuth is returned when a peer fails the mutual authentication,
 	// typically because the two nodes hold different secrets.
 	ErrAuth = errors.New("transport: authentication failed")
+	// ErrIncompatible is returned when two nodes speak no common link
+	// protocol version (see ProtocolVersion); requests to such a node are
+	// not sent.
+	ErrIncompatible = errors.New("transport: no common link protocol version")
+	// ErrDecline is for handlers: a handler that returns an error wrapping
+	// it, before it has sent any part of a response, declares that the
+	// request is not for this node (say, its database stopped being the
+	// primary). The caller sees an error wrapping ErrNotSent (and
+	// ErrDecline) with the handler's message, and CallSelect tries the next
+	// candidate. The handler must not have done anything the caller could
+	// observe.
+	ErrDecline = errors.New("transport: declined")
+	// ErrWeakSecret is returned by ValidateSecret (and Start) for a secret
+	// too short or too regular to key the cluster.
+	ErrWeakSecret = errors.New("transport: weak cluster secret")
 )
 
 // RemoteError is an error returned by the remote Handler, or a panic it

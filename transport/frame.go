@@ -27,9 +27,15 @@ const (
 	frameCancel
 	framePing
 	framePong
-	frameGoAway // the server takes no new requests on this link
+	frameGoAway       // the server takes no new requests on this link
+	frameRequestPart  // v3: more of a request body; the last one completes it
+	frameResponsePart // v3: part of a streamed response; the final frame follows
+	frameCredit       // v3: the client lets the server send n more response bytes
 	frameTypeEnd
 )
+
+// v3Only reports whether a frame type exists only from protocol version 3.
+func (t frameType) v3Only() bool { return t >= frameRequestPart }
 
 // Error kinds, in the method field of error frames.
 const (
@@ -40,6 +46,8 @@ const (
 	// cancelled: the caller sees the context error through RemoteError.
 	errKindDeadline = "deadline"
 	errKindCanceled = "canceled"
+	// On reject frames: the handler declined the request (ErrDecline).
+	rejectKindDecline = "decline"
 )
 
 // frame is the envelope: see the package documentation for the wire form.
@@ -48,12 +56,16 @@ type frame struct {
 	ID      uint64
 	Method  string
 	Timeout time.Duration // time the caller had left when it sent; 0 = none
-	Body    []byte
+	// N is a count whose meaning depends on the type: a request's total
+	// body length (more than len(Body) when parts follow), a credit
+	// frame's grant in bytes; 0 otherwise.
+	N    int64
+	Body []byte
 }
 
 const (
 	frameHeaderLen = 4
-	envelopeFields = 5
+	envelopeFields = 6
 	// frameOverhead bounds the envelope's size beyond method and body.
 	frameOverhead = 64
 	// keepReadBuf is the largest read buffer a link keeps between frames;
@@ -95,6 +107,7 @@ func encodeFrame(f *frame) *frameBuf {
 	_ = enc.EncodeUint(f.ID)
 	_ = enc.EncodeString(f.Method)
 	_ = enc.EncodeInt(int64(f.Timeout))
+	_ = enc.EncodeInt(f.N)
 	_ = enc.EncodeBytes(f.Body)
 	msgpack.PutEncoder(enc)
 	binary.BigEndian.PutUint32(fb.Bytes()[:frameHeaderLen], uint32(fb.payloadLen()))
@@ -104,15 +117,16 @@ func encodeFrame(f *frame) *frameBuf {
 // frameReader reads frames from one connection. It is not safe for
 // concurrent use; each link has one reader goroutine.
 type frameReader struct {
-	r   *bufio.Reader
-	max int // the current limit: tiny during the handshake
-	buf []byte
-	hdr [frameHeaderLen]byte
-	dec frameDecoder
+	r    *bufio.Reader
+	max  int // the current limit: tiny during the handshake
+	keep int // the largest buffer kept between frames
+	buf  []byte
+	hdr  [frameHeaderLen]byte
+	dec  frameDecoder
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 16<<10), max: max}
+	return &frameReader{r: bufio.NewReaderSize(r, 16<<10), max: max, keep: keepReadBuf}
 }
 
 // read returns the next frame. The length prefix is checked against the
@@ -129,11 +143,11 @@ func (fr *frameReader) read() (frame, error) {
 		return frame{}, fmt.Errorf("%w: peer announced %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
 	var buf []byte
-	if int(n) <= keepReadBuf {
+	if int(n) <= fr.keep {
 		if cap(fr.buf) < int(n) {
 			// Grow geometrically, so a link of small frames keeps a small
 			// buffer and a busy one stops reallocating.
-			fr.buf = make([]byte, min(max(int(n), 2*cap(fr.buf), 512), keepReadBuf))
+			fr.buf = make([]byte, min(max(int(n), 2*cap(fr.buf), 512), fr.keep))
 		}
 		buf = fr.buf[:n]
 	} else {
@@ -196,6 +210,12 @@ func (d *frameDecoder) decode(b []byte) (frame, error) {
 		return frame{}, fmt.Errorf("%w: negative timeout", errBadFrame)
 	}
 	f.Timeout = time.Duration(timeout)
+	if f.N, err = d.dec.DecodeInt64(); err != nil {
+		return frame{}, fmt.Errorf("%w: n: %w", errBadFrame, err)
+	}
+	if f.N < 0 {
+		return frame{}, fmt.Errorf("%w: negative n", errBadFrame)
+	}
 	body, err := d.bytes(b)
 	if err != nil {
 		return frame{}, fmt.Errorf("%w: body: %w", errBadFrame, err)

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +18,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const testSecret = "correct horse battery staple"
+// testSecret is the cluster secret of the tests' nodes: base64 of 32
+// random bytes, as `openssl rand -base64 32` makes.
+var testSecret = newSecret()
+
+// newSecret makes a strong secret.
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
 
 // waitFor is how long tests wait for something that should happen within a
 // fraction of it; polling ends as soon as it does.

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,21 +16,31 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// latencyProxy puts toxiproxy in front of upstream, adding oneWay latency in
-// each direction.
-func latencyProxy(t *testing.T, upstream string, oneWay time.Duration) string {
+// toxicProxy puts toxiproxy in front of upstream with the given toxics
+// (toxiproxy's JSON) and returns its address.
+func toxicProxy(t testing.TB, upstream string, toxics ...string) string {
 	t.Helper()
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	proxy := toxiproxy.NewProxy(srv, "link", "127.0.0.1:0", upstream)
 	require.NoError(t, proxy.Start())
 	t.Cleanup(proxy.Stop)
-	for _, stream := range []string{"upstream", "downstream"} {
-		_, err := proxy.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
-			`{"name":"latency_%s","type":"latency","stream":%q,"attributes":{"latency":%d}}`,
-			stream, stream, oneWay.Milliseconds())))
+	for _, tx := range toxics {
+		_, err := proxy.Toxics.AddToxicJson(strings.NewReader(tx))
 		require.NoError(t, err)
 	}
 	return proxy.Listen
+}
+
+// latencyProxy puts toxiproxy in front of upstream, adding oneWay latency in
+// each direction.
+func latencyProxy(t testing.TB, upstream string, oneWay time.Duration) string {
+	t.Helper()
+	var toxics []string
+	for _, stream := range []string{"upstream", "downstream"} {
+		toxics = append(toxics, fmt.Sprintf(`{"name":"latency_%s","type":"latency","stream":%q,"attributes":{"latency":%d}}`,
+			stream, stream, oneWay.Milliseconds()))
+	}
+	return toxicProxy(t, upstream, toxics...)
 }
 
 // TestWarmCallIsOneRoundTrip checks the link's structure: once warm, a call
@@ -111,4 +122,95 @@ func BenchmarkCall(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 		})
 	}
+}
+
+// BenchmarkLinkTLS measures what TLS costs the link against plaintext: a
+// warm call's round trip (serial), calls under 64 concurrent callers, and a
+// cold connect (TCP, TLS, SPAKE2). The two variants run interleaved, one
+// operation of each in turn, so that the machine's changing load hits both
+// alike; "x-plain" is TLS's time over plaintext's.
+func BenchmarkLinkTLS(b *testing.B) {
+	echo := HandlerFunc(func(ctx context.Context, req *Request) ([]byte, error) { return req.Body, nil })
+	body := []byte(strings.Repeat("x", 512)) // about a forwarded INSERT
+	clients := map[bool]*Transport{}
+	for _, plain := range []bool{true, false} {
+		cfg := func(name, region string) Config {
+			c := testConfig(name, region)
+			c.InsecurePlaintext = plain
+			return c
+		}
+		server := startNode(b, cfg("iad-1", "iad"), echo)
+		client := startNode(b, joinTo(cfg("lhr-1", "lhr"), server), nil)
+		awaitMembers(b, []*Transport{client, server}, "iad-1", "lhr-1")
+		if _, err := client.Call(context.Background(), "iad-1", "warm", body); err != nil {
+			b.Fatal(err)
+		}
+		clients[plain] = client
+	}
+	ctx := context.Background()
+	timed := func(b *testing.B, f func(tr *Transport) error) (plain, tls time.Duration) {
+		for _, p := range []bool{true, false} {
+			start := time.Now()
+			if err := f(clients[p]); err != nil {
+				b.Error(err)
+				return
+			}
+			if p {
+				plain += time.Since(start)
+			} else {
+				tls += time.Since(start)
+			}
+		}
+		return
+	}
+	report := func(b *testing.B, plain, tls time.Duration, n int64, unit string) {
+		b.ReportMetric(float64(plain.Microseconds())/float64(n), "plain-µs/"+unit)
+		b.ReportMetric(float64(tls.Microseconds())/float64(n), "tls-µs/"+unit)
+		b.ReportMetric(float64(tls)/float64(plain), "x-plain")
+	}
+	call := func(tr *Transport) error { _, err := tr.Call(ctx, "iad-1", "bench", body); return err }
+	b.Run("warm-call", func(b *testing.B) {
+		var plain, tls time.Duration
+		for b.Loop() {
+			p, t := timed(b, call)
+			plain, tls = plain+p, tls+t
+		}
+		report(b, plain, tls, int64(b.N), "call")
+	})
+	b.Run("concurrency-64", func(b *testing.B) {
+		var plain, tls atomic.Int64
+		b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				p, t := timed(b, call)
+				plain.Add(int64(p))
+				tls.Add(int64(t))
+			}
+		})
+		// Mean latency under load; its ratio is the inverse of the
+		// throughput ratio.
+		report(b, time.Duration(plain.Load()), time.Duration(tls.Load()), int64(b.N), "call")
+	})
+	b.Run("cold-connect", func(b *testing.B) {
+		peers := map[*Transport]*peer{}
+		for _, tr := range clients {
+			p, err := tr.peerFor(mustMember(b, tr, "iad-1"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			peers[tr] = p
+		}
+		var plain, tls time.Duration
+		for b.Loop() {
+			p, t := timed(b, func(tr *Transport) error {
+				l, err := tr.dialLink(peers[tr], 0)
+				if err == nil {
+					l.fail(errRetired)
+				}
+				return err
+			})
+			plain, tls = plain+p, tls+t
+		}
+		report(b, plain, tls, int64(b.N), "connect")
+	})
 }

@@ -3,10 +3,18 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +45,7 @@ func pair(t *testing.T, h Handler, mutate ...func(*Config)) (client, server *Tra
 func TestConcurrentCallsOnOneLink(t *testing.T) {
 	client, server := pair(t, HandlerFunc(func(ctx context.Context, req *Request) ([]byte, error) {
 		// A random delay so that answers overtake each other.
-		time.Sleep(time.Duration(rand.N(3000)) * time.Microsecond)
+		time.Sleep(time.Duration(mrand.N(3000)) * time.Microsecond)
 		return append([]byte(req.Method+"="), req.Body...), nil
 	}))
 	ctx := ctxTimeout(t, 30*time.Second)
@@ -191,8 +199,10 @@ func TestNotSentGoesToTheNextCandidate(t *testing.T) {
 	ctx := ctxTimeout(t, waitFor)
 	deadM, _ := member(client, "iad-dead")
 	liveM, _ := member(client, "iad-live")
-	order := func() ([]Member, string) { return []Member{deadM, liveM}, "test order" }
-	node, resp, err := client.callAny(ctx, ErrNoPrimary, order, "write", nil)
+	// RTTs that rank the dead one first.
+	deadM.RTT, liveM.RTT = time.Nanosecond, time.Second
+	order := func([]Member) ([]Member, string) { return []Member{liveM, deadM}, "test order" }
+	node, resp, err := client.CallSelect(ctx, order, ErrNoPrimary, "write", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "iad-live", node)
 	assert.Equal(t, "iad-live", string(resp))
@@ -272,20 +282,43 @@ func TestMaxInFlight(t *testing.T) {
 	assert.EqualValues(t, 3, b.calls.Load())
 }
 
-func TestFrameLimits(t *testing.T) {
+func TestSizeLimits(t *testing.T) {
+	var ran atomic.Int64
 	h := HandlerFunc(func(ctx context.Context, req *Request) ([]byte, error) {
-		return bytes.Repeat([]byte("x"), 2000), nil
+		ran.Add(1)
+		return bytes.Repeat([]byte("x"), 5000), nil
 	})
-	client, _ := pair(t, h, func(c *Config) { c.MaxFrameSize = 1024 })
+	client, _ := pair(t, h, func(c *Config) {
+		c.MaxFrameSize = 2048
+		c.MaxRequestSize = 4096
+		c.MaxResponseSize = 4096
+	})
 	ctx := ctxTimeout(t, waitFor)
-	_, err := client.Call(ctx, "iad-1", "x", nil)
-	require.ErrorIs(t, err, ErrFrameTooLarge, "a response over the server's limit")
-	assert.Contains(t, err.Error(), "the handler ran")
 
-	_, err = client.Call(ctx, "iad-1", "x", make([]byte, 2000))
-	require.ErrorIs(t, err, ErrFrameTooLarge, "a request over the client's limit")
-	_, _, err = client.CallPrimary(ctx, "x", make([]byte, 2000))
+	// A request over MaxRequestSize fails before anything is sent.
+	for _, call := range []func() error{
+		func() error { _, err := client.Call(ctx, "iad-1", "x", make([]byte, 5000)); return err },
+		func() error { _, _, err := client.CallPrimary(ctx, "x", make([]byte, 5000)); return err },
+		func() error { _, err := client.Open(ctx, "iad-1", "x", make([]byte, 5000)); return err },
+	} {
+		err := call()
+		require.ErrorIs(t, err, ErrFrameTooLarge)
+		require.ErrorIs(t, err, ErrNotSent)
+	}
+	assert.Zero(t, ran.Load())
+
+	// One larger than a frame but within the limit travels in parts; the
+	// response, larger than MaxResponseSize, is cut off for Call (the
+	// handler ran) but streams whole through Open.
+	_, err := client.Call(ctx, "iad-1", "x", make([]byte, 4000))
 	require.ErrorIs(t, err, ErrFrameTooLarge)
+	require.ErrorIs(t, err, ErrUnknownOutcome, "the handler ran")
+	assert.Contains(t, err.Error(), "use Open")
+	s, err := client.Open(ctx, "iad-1", "x", make([]byte, 4000))
+	require.NoError(t, err)
+	got := readStream(t, s)
+	assert.Len(t, got, 5000)
+	assert.EqualValues(t, 2, ran.Load())
 }
 
 func TestOversizedPrefixDoesNotAllocate(t *testing.T) {
@@ -353,15 +386,59 @@ func TestLinkReconnectsInBackground(t *testing.T) {
 	assert.Equal(t, "iad-1/iad:again:", string(resp))
 }
 
-func TestTLS(t *testing.T) {
+func TestCustomTLSConfig(t *testing.T) {
 	tlsCfg := testTLSConfig(t)
 	client, _ := pair(t, nil, func(c *Config) { c.TLS = tlsCfg })
 	resp, err := client.Call(ctxTimeout(t, waitFor), "iad-1", "tls", nil)
 	require.NoError(t, err)
 	assert.Equal(t, "iad-1/iad:tls:", string(resp))
+}
 
-	plain := startNode(t, joinTo(testConfig("syd-1", "syd"), client), nil)
+func TestPlaintextAndTLSDoNotMix(t *testing.T) {
+	client, _ := pair(t, nil)
+	c := joinTo(testConfig("syd-1", "syd"), client)
+	c.InsecurePlaintext = true
+	plain := startNode(t, c, nil)
 	awaitMembers(t, []*Transport{plain}, "iad-1", "lhr-1", "syd-1")
-	_, err = plain.Call(ctxTimeout(t, waitFor), "iad-1", "plain", nil)
+	_, err := plain.Call(ctxTimeout(t, waitFor), "iad-1", "plain", nil)
 	require.ErrorIs(t, err, ErrNotSent, "a plaintext client cannot talk to a TLS server")
+
+	// Two plaintext nodes link (the opt-out works, authentication included).
+	c = joinTo(testConfig("syd-2", "syd"), client)
+	c.InsecurePlaintext = true
+	plain2 := startNode(t, c, nil)
+	awaitMembers(t, []*Transport{plain2}, "iad-1", "lhr-1", "syd-1", "syd-2")
+	resp, err := plain2.Call(ctxTimeout(t, waitFor), "syd-1", "plain", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "syd-1/syd:plain:", string(resp))
+}
+
+// testTLSConfig is a self-signed certificate for 127.0.0.1 that both ends
+// trust.
+func testTLSConfig(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "flypg test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      pool,
+		MinVersion:   tls.VersionTLS13,
+	}
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
@@ -21,7 +22,9 @@ import (
 type membership struct {
 	self    string
 	log     *slog.Logger
-	onLeave func(name string) // a member left, died, or changed its link address
+	onLeave func(name string) // a member left or was declared dead
+	onMove  func(name string) // a member changed its link address
+	onJoin  func(name string) // a member joined (perhaps again)
 
 	mu      sync.Mutex
 	meta    Meta   // our own
@@ -35,42 +38,42 @@ type memberState struct {
 	probeRTT time.Duration // from memberlist's probes
 }
 
-func newMembership(self string, meta Meta, log *slog.Logger, onLeave func(string)) (*membership, error) {
+func newMembership(self string, meta Meta, log *slog.Logger, onLeave, onMove, onJoin func(string)) (*membership, error) {
 	enc, err := meta.encode()
 	if err != nil {
 		return nil, err
 	}
 	return &membership{
-		self: self, log: log, onLeave: onLeave,
+		self: self, log: log, onLeave: onLeave, onMove: onMove, onJoin: onJoin,
 		meta: meta, encoded: enc,
 		members: make(map[string]*memberState),
 		changed: make(chan struct{}),
 	}, nil
 }
 
-// setPrimary updates our meta; it reports whether anything changed.
-func (m *membership) setPrimary(v bool) bool {
+// setMeta updates our meta with change; it reports whether anything
+// changed, and refuses a meta that would not fit memberlist's limit.
+func (m *membership) setMeta(change func(*Meta)) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.meta.Primary == v {
-		return false
-	}
-	meta := m.meta
-	meta.Primary = v
-	enc, err := meta.encode() // cannot grow past the limit: a bool's size is fixed
+	meta := m.meta.clone()
+	change(&meta)
+	enc, err := meta.encode()
 	if err != nil {
-		m.log.Error("transport: cannot advertise primary flag", "err", err)
-		return false
+		return false, err
+	}
+	if bytes.Equal(enc, m.encoded) {
+		return false, nil
 	}
 	m.meta, m.encoded = meta, enc
 	m.notifyLocked()
-	return true
+	return true, nil
 }
 
 func (m *membership) localMeta() Meta {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.meta
+	return m.meta.clone()
 }
 
 func (m *membership) notifyLocked() {
@@ -92,11 +95,13 @@ func (m *membership) list() []Member {
 	out := make([]Member, 0, len(m.members))
 	for _, s := range m.members {
 		mem := s.Member
+		mem.Alive = true
 		if mem.Name == m.self {
 			mem.Meta = m.meta
 		} else {
 			mem.RTT = s.probeRTT
 		}
+		mem.Meta = mem.Meta.clone()
 		out = append(out, mem)
 	}
 	return out
@@ -110,10 +115,11 @@ func (m *membership) get(name string) (Member, bool) {
 		return Member{}, false
 	}
 	mem := s.Member
-	mem.RTT = s.probeRTT
+	mem.RTT, mem.Alive = s.probeRTT, true
 	if name == m.self {
 		mem.Meta, mem.RTT = m.meta, 0
 	}
+	mem.Meta = mem.Meta.clone()
 	return mem, true
 }
 
@@ -151,7 +157,7 @@ func (m *membership) NotifyLeave(n *memberlist.Node) {
 	}
 	m.mu.Unlock()
 	if ok && n.Name != m.self {
-		m.log.Info("transport: member left", "node", n.Name, "state", n.State)
+		m.log.Info("transport: member left or declared dead", "node", n.Name, "state", n.State)
 		m.onLeave(n.Name)
 	}
 }
@@ -172,11 +178,15 @@ func (m *membership) upsert(n *memberlist.Node) {
 	m.members[n.Name] = st
 	m.notifyLocked()
 	m.mu.Unlock()
+	if n.Name == m.self {
+		return
+	}
 	if !existed {
 		m.log.Debug("transport: member joined", "node", n.Name, "region", meta.Region, "rpc", meta.RPCAddr, "primary", meta.Primary)
-	} else if old.RPCAddr != meta.RPCAddr && n.Name != m.self {
+		m.onJoin(n.Name)
+	} else if old.RPCAddr != meta.RPCAddr {
 		// Our link, if any, goes to the old address: drop it.
-		m.onLeave(n.Name)
+		m.onMove(n.Name)
 	}
 }
 
@@ -197,19 +207,32 @@ func (m *membership) NotifyPingComplete(n *memberlist.Node, rtt time.Duration, _
 	}
 }
 
-// memberlistConfig builds memberlist's configuration for this node.
-func (t *Transport) memberlistConfig(p profile, nt memberlist.Transport) *memberlist.Config {
+// memberlistConfig builds memberlist's configuration for this node. Gossip
+// is encrypted with the key derived from Secret; keys derived from
+// PreviousSecrets are in the keyring too, to read peers that still use
+// them.
+func (t *Transport) memberlistConfig(p profile, nt memberlist.Transport, advertise net.IP, port int) (*memberlist.Config, error) {
 	c := p.memberlist()
 	c.Name = t.name
 	c.Transport = nt
+	c.AdvertiseAddr, c.AdvertisePort = advertise.String(), port
 	c.Label = t.cfg.Label
-	c.SecretKey = deriveKey(t.cfg.Secret, t.cfg.Label, "gossip")
+	var others [][]byte
+	for _, s := range t.cfg.PreviousSecrets {
+		others = append(others, deriveKey(s, t.cfg.Label, "gossip"))
+	}
+	kr, err := memberlist.NewKeyring(others, deriveKey(t.cfg.Secret, t.cfg.Label, "gossip"))
+	if err != nil {
+		return nil, fmt.Errorf("transport: gossip keyring: %w", err)
+	}
+	c.Keyring = kr
+	c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
 	c.Delegate = t.mem
 	c.Events = t.mem
 	c.Ping = t.mem
 	c.Logger = memberlistLogger(t.log)
 	c.LogOutput = nil
-	return c
+	return c, nil
 }
 
 // newNetTransport binds memberlist's TCP+UDP listeners. With port 0 the
@@ -225,7 +248,7 @@ func newNetTransport(bind string, logger *log.Logger) (*memberlist.NetTransport,
 		return nil, err
 	}
 	if host == "" {
-		host = "0.0.0.0"
+		host = "::"
 	}
 	tries := 1
 	if port == 0 {

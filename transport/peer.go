@@ -5,11 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +19,7 @@ type peer struct {
 	addr string // the member's RPC address when the peer was made
 
 	mu       sync.Mutex
+	meta     Meta // as last seen in membership
 	link     *clientLink
 	dialing  chan struct{} // non-nil while a dial runs; closed when it ends
 	lastErr  error
@@ -29,9 +28,17 @@ type peer struct {
 	wanted   bool        // a link was up and died unasked: keep redialling
 	redial   *time.Timer // pending background redial
 	closed   bool
+	// gone: membership no longer lists the member (declared dead, or left).
+	// A live link is kept, and used for requests pinned to the node, until
+	// it fails by itself; it is not redialled.
+	gone bool
+	// secret is the index of our secret to try first: the one that worked
+	// last, so that during a rotation the right one is found once.
+	secret int
 }
 
-// get returns a live link, dialling if needed. Errors wrap ErrNotSent.
+// get returns a live link, dialling if needed (never for a gone member).
+// Errors wrap ErrNotSent.
 func (p *peer) get(ctx context.Context) (*clientLink, error) {
 	for {
 		p.mu.Lock()
@@ -42,6 +49,10 @@ func (p *peer) get(ctx context.Context) (*clientLink, error) {
 		if l := p.link; l != nil && l.usable() {
 			p.mu.Unlock()
 			return l, nil
+		}
+		if p.gone {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: node %s is not a live member and our link to it is down", ErrNotSent, p.name)
 		}
 		if p.dialing == nil {
 			if wait := time.Until(p.retryAt); wait > 0 {
@@ -61,22 +72,32 @@ func (p *peer) get(ctx context.Context) (*clientLink, error) {
 	}
 }
 
+// liveLink returns the current link if it is usable, without dialling.
+func (p *peer) liveLink() *clientLink {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.link; l != nil && !p.closed && l.usable() {
+		return l
+	}
+	return nil
+}
+
 // startDialLocked starts a dial owned by the peer, not by the caller who
 // asked for it, so that a caller giving up does not waste a half-made link
 // that the next caller would want.
 func (p *peer) startDialLocked() {
 	p.dialing = make(chan struct{})
 	p.t.wg.Add(1)
-	go p.dial(p.dialing)
+	go p.dial(p.dialing, p.secret)
 }
 
-func (p *peer) dial(done chan struct{}) {
+func (p *peer) dial(done chan struct{}, secret int) {
 	defer p.t.wg.Done()
-	l, err := p.t.dialLink(p)
+	l, err := p.t.dialLink(p, secret)
 	p.mu.Lock()
 	defer close(done)
 	p.dialing = nil
-	if err == nil && p.closed {
+	if err == nil && (p.closed || p.gone) {
 		p.mu.Unlock()
 		l.fail(fmt.Errorf("%w: node %s left the cluster", ErrNotSent, p.name))
 		return
@@ -92,26 +113,32 @@ func (p *peer) dial(done chan struct{}) {
 		}
 		return
 	}
-	p.t.log.Debug("transport: link up", "node", p.name, "addr", p.addr, "rtt", l.RTT())
+	p.t.log.Debug("transport: link up", "node", p.name, "addr", p.addr, "rtt", l.RTT(), "version", l.sess.version)
 	p.link, p.failures, p.retryAt, p.lastErr, p.wanted = l, 0, time.Time{}, nil, true
+	p.secret = l.sess.secret
 }
 
 // linkDown is called by a link that died. A link that died unasked is
-// redialled in the background so the next call finds it warm.
+// redialled in the background so the next call finds it warm; a gone
+// member's peer is forgotten.
 func (p *peer) linkDown(l *clientLink, goaway bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.link != l && p.link != nil {
+		p.mu.Unlock()
 		return // an old link; a newer one is up
 	}
 	p.link = nil
 	if goaway {
 		p.wanted = false
 	}
-	if p.closed || !p.wanted || p.link != nil {
-		return
+	forget := p.gone && p.dialing == nil
+	if !p.closed && p.wanted && !p.gone {
+		p.scheduleRedialLocked()
 	}
-	p.scheduleRedialLocked()
+	p.mu.Unlock()
+	if forget {
+		p.t.forgetPeer(p)
+	}
 }
 
 func (p *peer) scheduleRedialLocked() {
@@ -122,7 +149,7 @@ func (p *peer) scheduleRedialLocked() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.redial = nil
-		if p.closed || p.link != nil || p.dialing != nil {
+		if p.closed || p.gone || p.link != nil || p.dialing != nil {
 			return
 		}
 		p.retryAt = time.Time{}
@@ -130,10 +157,24 @@ func (p *peer) scheduleRedialLocked() {
 	})
 }
 
+// setGone records that membership lost (or found again) the member. It
+// reports whether the peer has no link left and can be forgotten.
+func (p *peer) setGone(gone bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gone = gone
+	if gone {
+		p.wanted = false
+		if p.redial != nil {
+			p.redial.Stop()
+			p.redial = nil
+		}
+	}
+	return gone && p.link == nil && p.dialing == nil
+}
+
 // close ends the peer: no more dials or new requests. Its link is cut at
-// once, or with drain set, when the requests in flight on it are answered —
-// a member that leaves is still finishing them (and a dead one is caught by
-// the link's own keep-alive).
+// once, or with drain set, when the requests in flight on it are answered.
 func (p *peer) close(err error, drain bool) {
 	p.mu.Lock()
 	p.closed = true
@@ -176,8 +217,28 @@ func (t *Transport) backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// dialLink connects and authenticates to p's node.
-func (t *Transport) dialLink(p *peer) (*clientLink, error) {
+// dialLink connects and authenticates to p's node, trying our secrets
+// from first, one per connection, while the server refuses them: so a node
+// that already rotated to a new secret still links with one that has not.
+func (t *Transport) dialLink(p *peer, first int) (*clientLink, error) {
+	var errs []error
+	for i := range t.secrets {
+		l, err := t.dialOnce(p, (first+i)%len(t.secrets))
+		if err == nil {
+			return l, nil
+		}
+		errs = append(errs, err)
+		if !errors.Is(err, ErrAuth) || t.ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (t *Transport) dialOnce(p *peer, secret int) (*clientLink, error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
 	defer cancel()
 	d := net.Dialer{}
@@ -189,7 +250,7 @@ func (t *Transport) dialLink(p *peer) (*clientLink, error) {
 	// the transport shuts down mid-way.
 	stop := context.AfterFunc(t.ctx, func() { _ = conn.Close() })
 	defer stop()
-	l, err := t.clientHandshake(conn, p)
+	l, err := t.clientHandshake(conn, p, secret)
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("%s: %w", p.addr, err)
@@ -211,13 +272,15 @@ func (t *Transport) dialLink(p *peer) (*clientLink, error) {
 	return l, nil
 }
 
-func (t *Transport) clientHandshake(conn net.Conn, p *peer) (*clientLink, error) {
+func (t *Transport) clientHandshake(conn net.Conn, p *peer, secret int) (*clientLink, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
-	if t.cfg.TLS != nil {
-		cfg := t.cfg.TLS.Clone()
-		if cfg.ServerName == "" {
+	var binding []byte
+	if !t.cfg.InsecurePlaintext {
+		cfg := t.tlsClient
+		if t.cfg.TLS != nil && cfg.ServerName == "" {
+			cfg = cfg.Clone()
 			if host, _, err := net.SplitHostPort(p.addr); err == nil {
 				cfg.ServerName = host
 			}
@@ -226,10 +289,15 @@ func (t *Transport) clientHandshake(conn net.Conn, p *peer) (*clientLink, error)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
+		var err error
+		if binding, err = tlsBinding(tc); err != nil {
+			return nil, err
+		}
 		conn = tc
 	}
 	fr := newFrameReader(conn, handshakeMaxFrame)
-	rtt, err := clientHandshake(conn, fr, t.linkKey, t.name, p.name)
+	hp := t.handshakeParams(binding)
+	sess, err := clientHandshake(conn, fr, &hp, secret, p.name)
 	if err != nil {
 		return nil, err
 	}
@@ -237,199 +305,13 @@ func (t *Transport) clientHandshake(conn net.Conn, p *peer) (*clientLink, error)
 		return nil, err
 	}
 	fr.max = t.cfg.MaxFrameSize
+	fr.keep = max(keepReadBuf, t.cfg.ChunkSize+frameOverhead)
 	l := &clientLink{
-		link:    newLink(conn, fr, t.cfg.IdleTimeout),
+		link:    newLink(conn, fr, t.cfg.IdleTimeout, sess, t.cfg.MaxLinkBuffer),
 		peer:    p,
 		start:   time.Now(),
 		pending: make(map[uint64]*call),
 	}
-	l.rtt.Store(int64(rtt))
+	l.rtt.Store(int64(sess.rtt))
 	return l, nil
-}
-
-// clientLink is an outbound link: it sends requests and matches responses.
-type clientLink struct {
-	*link
-	peer  *peer
-	start time.Time // ping timestamps are offsets from it
-	rtt   atomic.Int64
-
-	mu      sync.Mutex
-	pending map[uint64]*call
-	nextID  uint64
-	goaway  bool
-	dead    bool
-}
-
-// call is one request awaiting its answer.
-type call struct {
-	state atomic.Uint32
-	done  chan struct{}
-	resp  []byte
-	err   error
-}
-
-func (l *clientLink) RTT() time.Duration { return time.Duration(l.rtt.Load()) }
-
-func (l *clientLink) usable() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return !l.dead && !l.goaway
-}
-
-func (l *clientLink) ping() *frameBuf {
-	return encodeFrame(&frame{Type: framePing, ID: uint64(time.Since(l.start))})
-}
-
-// call sends one request and waits for its answer.
-func (l *clientLink) call(ctx context.Context, method string, body []byte, maxFrame int) ([]byte, error) {
-	var timeout time.Duration
-	if dl, ok := ctx.Deadline(); ok {
-		if timeout = time.Until(dl); timeout <= 0 {
-			return nil, fmt.Errorf("%w: %w", ErrNotSent, context.DeadlineExceeded)
-		}
-	}
-	c := &call{done: make(chan struct{})}
-	l.mu.Lock()
-	if l.dead || l.goaway {
-		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: link to %s is closing", ErrNotSent, l.peer.name)
-	}
-	l.nextID++
-	id := l.nextID
-	l.pending[id] = c
-	l.mu.Unlock()
-
-	fb := encodeFrame(&frame{Type: frameRequest, ID: id, Method: method, Timeout: timeout, Body: body})
-	if n := fb.payloadLen(); n > maxFrame {
-		fb.free()
-		l.forget(id)
-		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, n, maxFrame)
-	}
-	if err := l.enqueue(ctx, outFrame{buf: fb, state: &c.state}); err != nil {
-		if l.forget(id) {
-			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
-		}
-		<-c.done // the link failed it concurrently
-		return c.resp, c.err
-	}
-	select {
-	case <-c.done:
-		return c.resp, c.err
-	case <-ctx.Done():
-	}
-	if !l.forget(id) {
-		<-c.done // answered (or failed) meanwhile
-		return c.resp, c.err
-	}
-	if c.state.CompareAndSwap(stateQueued, stateWithdrawn) {
-		return nil, fmt.Errorf("%w: %w", ErrNotSent, ctx.Err())
-	}
-	// Written: tell the server to stop; its own copy of the deadline is the
-	// backstop if this frame is dropped.
-	l.tryEnqueue(encodeFrame(&frame{Type: frameCancel, ID: id}))
-	return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
-}
-
-// forget removes a pending call; false if the reader or fail got it first.
-func (l *clientLink) forget(id uint64) bool {
-	return l.take(id) != nil
-}
-
-func (l *clientLink) take(id uint64) *call {
-	l.mu.Lock()
-	c := l.pending[id]
-	delete(l.pending, id)
-	drained := c != nil && l.goaway && !l.dead && len(l.pending) == 0
-	l.mu.Unlock()
-	if drained {
-		l.fail(errRetired)
-	}
-	return c
-}
-
-var errRetired = errors.New("link retired")
-
-// retire takes no new requests and closes the link once those in flight
-// are settled.
-func (l *clientLink) retire(err error) {
-	l.mu.Lock()
-	l.goaway = true
-	idle := len(l.pending) == 0
-	l.mu.Unlock()
-	if idle {
-		l.fail(err)
-	}
-}
-
-func (l *clientLink) readLoop() error {
-	for {
-		f, err := l.readFrame()
-		if err != nil {
-			return err
-		}
-		switch f.Type {
-		case frameResponse, frameError, frameReject:
-			c := l.take(f.ID)
-			if c == nil {
-				continue // its caller gave up
-			}
-			c.resp, c.err = l.result(f)
-			close(c.done)
-		case framePong:
-			sample := time.Since(l.start) - time.Duration(f.ID)
-			if sample >= 0 {
-				// EWMA: smooth enough that one slow pong does not reorder
-				// candidates, quick enough to follow a real change.
-				old := time.Duration(l.rtt.Load())
-				l.rtt.Store(int64(old - old/4 + sample/4))
-			}
-		case frameGoAway:
-			l.peer.linkDown(l, true)
-			l.retire(errRetired)
-		default:
-			return fmt.Errorf("%w: unexpected frame type %d from a server", errBadFrame, f.Type)
-		}
-	}
-}
-
-func (l *clientLink) result(f frame) ([]byte, error) {
-	switch f.Type {
-	case frameResponse:
-		return f.Body, nil
-	case frameReject:
-		return nil, fmt.Errorf("%w: %s refused the request: %s", ErrNotSent, l.peer.name, f.Body)
-	}
-	switch f.Method {
-	case errKindTooLarge:
-		return nil, fmt.Errorf("%w: %s", ErrFrameTooLarge, f.Body)
-	case errKindDeadline:
-		return nil, &RemoteError{Message: string(f.Body), err: context.DeadlineExceeded}
-	case errKindCanceled:
-		return nil, &RemoteError{Message: string(f.Body), err: context.Canceled}
-	}
-	return nil, &RemoteError{Message: string(f.Body)}
-}
-
-// fail closes the link and settles every pending call: a request the writer
-// never took is withdrawn (ErrNotSent); one it wrote has an unknown outcome.
-func (l *clientLink) fail(err error) {
-	l.close(err)
-	l.mu.Lock()
-	l.dead = true
-	pending := l.pending
-	l.pending = make(map[uint64]*call)
-	l.mu.Unlock()
-	if err == nil || errors.Is(err, io.EOF) {
-		err = fmt.Errorf("connection closed by %s", l.peer.name)
-	}
-	for _, c := range pending {
-		if c.state.CompareAndSwap(stateQueued, stateWithdrawn) {
-			c.err = fmt.Errorf("%w: link to %s lost before sending: %w", ErrNotSent, l.peer.name, err)
-		} else {
-			c.err = fmt.Errorf("%w: link to %s lost: %w", ErrUnknownOutcome, l.peer.name, err)
-		}
-		close(c.done)
-	}
-	l.peer.linkDown(l, false)
 }

@@ -15,8 +15,10 @@ import (
 // Handler serves requests arriving over the link.
 type Handler interface {
 	// ServeRPC runs one request. ctx ends when the caller cancels, when the
-	// caller's deadline passes, or when the link dies. A returned error
-	// reaches the caller as a *RemoteError; so does a panic, which the
+	// caller's deadline passes, or when the link dies. The returned bytes
+	// are the response, or its final part after any req.Send. A returned
+	// error reaches the caller as a *RemoteError (one wrapping ErrDecline,
+	// before any Send, as ErrNotSent instead); so does a panic, which the
 	// transport recovers from.
 	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 }
@@ -30,13 +32,43 @@ func (f HandlerFunc) ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 // Request is one request as its Handler sees it.
 type Request struct {
 	Method string
-	// Body is the caller's body; the handler owns it.
+	// Body is the caller's body, whole however many frames it took; the
+	// handler owns it.
 	Body []byte
 	// Peer is the calling node's name, authenticated by the handshake.
 	Peer string
 	// Conn is the inbound link the request came on. State tied to a caller
 	// (a remote transaction, say) should end when Conn.Done() is closed.
 	Conn *ServerConn
+
+	sink sink
+	sent bool // a part of the response went out
+}
+
+// sink takes the parts of a streamed response.
+type sink interface {
+	send(ctx context.Context, chunk []byte) error
+}
+
+// Send sends the next part of the response before the handler returns, so
+// that a large answer never has to sit in memory whole. It blocks while
+// the caller has not consumed enough of what was sent before (flow control:
+// the caller's window), and fails when ctx ends, when the caller gives up or
+// the link dies. The transport copies chunk: the handler may reuse it once
+// Send returns. The caller receives the parts in order, then the handler's
+// return value as the last one (Stream.Recv; Call concatenates them). After
+// a Send the request counts as answered: returning an error then reaches
+// the caller as an error after the parts, never as ErrDecline. Send is not
+// safe for concurrent use: parts from two goroutines would interleave.
+func (r *Request) Send(ctx context.Context, chunk []byte) error {
+	if r.sink == nil {
+		return errors.New("transport: Send on a request the transport did not make")
+	}
+	if len(chunk) == 0 {
+		return nil
+	}
+	r.sent = true
+	return r.sink.send(ctx, chunk)
 }
 
 // ServerConn is one inbound link. Its ID is unique within the Transport.
@@ -54,8 +86,23 @@ type ServerConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu   sync.Mutex
-	reqs map[uint64]context.CancelFunc
+	mu      sync.Mutex
+	reqs    map[uint64]*serverReq
+	partial map[uint64]*assembly
+	held    int64 // request bytes this link holds in the global budget
+}
+
+// assembly is a request whose body arrives in parts.
+type assembly struct {
+	method   string
+	timeout  time.Duration
+	arrived  time.Time
+	buf      []byte
+	n        int64 // declared total
+	got      int64
+	reserved int64 // bytes held in the global budget
+	discard  bool  // refused at its first frame: parts are counted and dropped
+	timer    *time.Timer
 }
 
 // ID identifies the link within this Transport.
@@ -69,6 +116,15 @@ func (c *ServerConn) RemoteAddr() net.Addr { return c.remote }
 
 // Done is closed when the link dies or the Transport closes.
 func (c *ServerConn) Done() <-chan struct{} { return c.done }
+
+// Version is the link protocol version the connection speaks
+// (ProtocolVersion for in-process calls).
+func (c *ServerConn) Version() int {
+	if c.l == nil {
+		return ProtocolVersion
+	}
+	return c.l.sess.version
+}
 
 func (t *Transport) acceptLoop() {
 	defer t.wg.Done()
@@ -90,31 +146,29 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		delay = 0
-		select {
-		case t.handshakes <- struct{}{}:
-		default:
-			t.log.Warn("transport: too many connections in the handshake; dropping one", "remote", conn.RemoteAddr())
-			_ = conn.Close()
-			continue
-		}
-		if !t.trackRaw(conn, true) {
-			<-t.handshakes
+		e := t.preauth.add(conn)
+		if e == nil {
 			_ = conn.Close()
 			return
 		}
 		t.wg.Add(1)
-		go t.serveConn(conn)
+		go t.serveConn(conn, e)
 	}
 }
 
 // serveConn authenticates an inbound connection and then serves it.
-func (t *Transport) serveConn(conn net.Conn) {
+func (t *Transport) serveConn(conn net.Conn, e *preAuthConn) {
 	defer t.wg.Done()
 	sc, err := t.acceptHandshake(conn)
-	t.trackRaw(conn, false)
-	<-t.handshakes
+	t.preauth.done(e)
 	if err != nil {
-		t.log.Warn("transport: dropped an inbound connection that failed the handshake", "remote", conn.RemoteAddr(), "err", err)
+		// Unauthenticated peers are many and cheap: debug level, so a flood
+		// cannot flood the logs too. Failed authentication is worth a warning.
+		level := t.log.Debug
+		if errors.Is(err, ErrAuth) || errors.Is(err, ErrIncompatible) {
+			level = t.log.Warn
+		}
+		level("transport: dropped an inbound connection that failed the handshake", "remote", conn.RemoteAddr(), "err", err)
 		_ = conn.Close()
 		return
 	}
@@ -122,7 +176,7 @@ func (t *Transport) serveConn(conn net.Conn) {
 		_ = conn.Close()
 		return
 	}
-	t.log.Debug("transport: inbound link up", "peer", sc.peer, "conn", sc.id, "remote", sc.remote)
+	t.log.Debug("transport: inbound link up", "peer", sc.peer, "conn", sc.id, "remote", sc.remote, "version", sc.l.sess.version)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -141,15 +195,21 @@ func (t *Transport) acceptHandshake(conn net.Conn) (*ServerConn, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
-	if t.cfg.TLS != nil {
-		tc := tls.Server(conn, t.cfg.TLS)
+	var binding []byte
+	if !t.cfg.InsecurePlaintext {
+		tc := tls.Server(conn, t.tlsServer)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		var err error
+		if binding, err = tlsBinding(tc); err != nil {
+			return nil, err
 		}
 		conn = tc
 	}
 	fr := newFrameReader(conn, handshakeMaxFrame)
-	peer, err := serverHandshake(conn, fr, t.linkKey, t.name)
+	hp := t.handshakeParams(binding)
+	sess, err := serverHandshake(conn, fr, &hp)
 	if err != nil {
 		return nil, err
 	}
@@ -157,21 +217,23 @@ func (t *Transport) acceptHandshake(conn net.Conn) (*ServerConn, error) {
 		return nil, err
 	}
 	fr.max = t.cfg.MaxFrameSize
-	return t.newServerConn(peer, conn.RemoteAddr(), newLink(conn, fr, t.cfg.IdleTimeout)), nil
+	fr.keep = max(keepReadBuf, t.cfg.ChunkSize+frameOverhead)
+	return t.newServerConn(sess.peer, conn.RemoteAddr(), newLink(conn, fr, t.cfg.IdleTimeout, sess, t.cfg.MaxLinkBuffer)), nil
 }
 
 func (t *Transport) newServerConn(peer string, remote net.Addr, l *link) *ServerConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ServerConn{
-		ctx:    ctx,
-		cancel: cancel,
-		id:     t.connIDs.Add(1),
-		peer:   peer,
-		remote: remote,
-		done:   make(chan struct{}),
-		t:      t,
-		l:      l,
-		reqs:   make(map[uint64]context.CancelFunc),
+		ctx:     ctx,
+		cancel:  cancel,
+		id:      t.connIDs.Add(1),
+		peer:    peer,
+		remote:  remote,
+		done:    make(chan struct{}),
+		t:       t,
+		l:       l,
+		reqs:    make(map[uint64]*serverReq),
+		partial: make(map[uint64]*assembly),
 	}
 }
 
@@ -182,17 +244,35 @@ func (c *ServerConn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		if f.Type.v3Only() && c.l.sess.version < 3 {
+			return fmt.Errorf("%w: frame type %d on a version %d link", errBadFrame, f.Type, c.l.sess.version)
+		}
 		switch f.Type {
 		case frameRequest:
 			if err := c.startRequest(f); err != nil {
 				return err
 			}
+		case frameRequestPart:
+			if err := c.addPart(f); err != nil {
+				return err
+			}
 		case frameCancel:
 			c.mu.Lock()
-			cancel := c.reqs[f.ID]
+			r := c.reqs[f.ID]
+			a := c.partial[f.ID]
 			c.mu.Unlock()
-			if cancel != nil {
-				cancel()
+			if r != nil {
+				r.cancel()
+			}
+			if a != nil {
+				c.dropPartial(f.ID, a)
+			}
+		case frameCredit:
+			c.mu.Lock()
+			r := c.reqs[f.ID]
+			c.mu.Unlock()
+			if r != nil {
+				r.addCredit(f.N)
 			}
 		case framePing:
 			c.l.tryEnqueue(encodeFrame(&frame{Type: framePong, ID: f.ID}))
@@ -202,87 +282,191 @@ func (c *ServerConn) readLoop() error {
 	}
 }
 
-func (c *ServerConn) reject(id uint64, reason string) {
-	fb := encodeFrame(&frame{Type: frameReject, ID: id, Body: []byte(reason)})
+func (c *ServerConn) reject(id uint64, kind, reason string) {
+	fb := encodeFrame(&frame{Type: frameReject, ID: id, Method: kind, Body: []byte(reason)})
 	_ = c.l.enqueue(context.Background(), outFrame{buf: fb})
 }
 
-// startRequest runs a request in its own goroutine, or refuses it at once
-// when the link is at its in-flight limit or the node is draining.
+// startRequest takes a request's first frame: it runs the request in its
+// own goroutine once the body is whole, or refuses it at once when the link
+// is at its in-flight limit, the body is too large for the global budget or
+// the node is draining. A refused request's remaining parts are read and
+// dropped.
 func (c *ServerConn) startRequest(f frame) error {
+	total := f.N
+	if total < int64(len(f.Body)) {
+		return fmt.Errorf("%w: request %d declares %d bytes but carries %d", errBadFrame, f.ID, total, len(f.Body))
+	}
+	if total > int64(len(f.Body)) && c.l.sess.version < 3 {
+		return fmt.Errorf("%w: request in parts on a version %d link", errBadFrame, c.l.sess.version)
+	}
+	t := c.t
 	c.mu.Lock()
 	if _, dup := c.reqs[f.ID]; dup {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: duplicate request id %d", errBadFrame, f.ID)
 	}
-	if len(c.reqs) >= c.t.cfg.MaxInFlight {
+	if _, dup := c.partial[f.ID]; dup {
 		c.mu.Unlock()
-		c.reject(f.ID, fmt.Sprintf("node %s: too many requests in flight (limit %d)", c.t.name, c.t.cfg.MaxInFlight))
+		return fmt.Errorf("%w: duplicate request id %d", errBadFrame, f.ID)
+	}
+	refuse := func(reason string) error {
+		if total > int64(len(f.Body)) {
+			c.partial[f.ID] = c.newAssembly(f, &assembly{n: total, got: int64(len(f.Body)), discard: true})
+		}
+		c.mu.Unlock()
+		c.reject(f.ID, "", reason)
 		return nil
 	}
-	if !c.t.serving.enter() {
+	switch {
+	case len(c.reqs)+c.livePartialsLocked() >= t.cfg.MaxInFlight:
+		return refuse(fmt.Sprintf("node %s: too many requests in flight (limit %d)", t.name, t.cfg.MaxInFlight))
+	case total > int64(t.cfg.MaxRequestSize):
+		return refuse(fmt.Sprintf("node %s: request of %d bytes exceeds its limit of %d", t.name, total, t.cfg.MaxRequestSize))
+	case c.held > 0 && c.held+total > t.cfg.MaxInFlightBytes/2:
+		// One link may hold half the budget, so that one peer — however
+		// buggy — cannot starve the others.
+		return refuse(fmt.Sprintf("node %s: too many request bytes in flight from %s (limit %d)", t.name, c.peer, t.cfg.MaxInFlightBytes/2))
+	case !t.reserveBytes(total):
+		return refuse(fmt.Sprintf("node %s: too many request bytes in flight (limit %d)", t.name, t.cfg.MaxInFlightBytes))
+	case !t.serving.enter():
+		t.releaseBytes(total)
+		return refuse(fmt.Sprintf("node %s is shutting down", t.name))
+	}
+	c.held += total
+	if total == int64(len(f.Body)) {
+		c.runLocked(f.ID, f.Method, f.Timeout, time.Now(), f.Body, total)
 		c.mu.Unlock()
-		c.reject(f.ID, fmt.Sprintf("node %s is shutting down", c.t.name))
 		return nil
 	}
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if f.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(c.ctx, f.Timeout)
-	} else {
-		ctx, cancel = context.WithCancel(c.ctx)
-	}
-	c.reqs[f.ID] = cancel
+	buf := make([]byte, len(f.Body), total)
+	copy(buf, f.Body)
+	c.partial[f.ID] = c.newAssembly(f, &assembly{method: f.Method, timeout: f.Timeout, arrived: time.Now(), buf: buf, n: total, got: int64(len(f.Body)), reserved: total})
 	c.mu.Unlock()
-
-	c.t.wg.Add(1)
-	go func() {
-		defer c.t.wg.Done()
-		defer c.t.serving.leave()
-		resp, err := c.t.invoke(ctx, &Request{Method: f.Method, Body: f.Body, Peer: c.peer, Conn: c})
-		c.mu.Lock()
-		delete(c.reqs, f.ID)
-		c.mu.Unlock()
-		cancel()
-		c.respond(ctx, f.ID, resp, err)
-	}()
 	return nil
 }
 
-func (c *ServerConn) respond(ctx context.Context, id uint64, resp []byte, err error) {
-	var out frame
-	if err != nil {
-		kind := errKindHandler
-		var re *RemoteError
-		switch {
-		case errors.As(err, &re) && re.err == errPanicked:
-			kind = errKindPanic
-			err = errors.New(re.Message)
-		case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			kind = errKindDeadline
-		case errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled):
-			kind = errKindCanceled
-		}
-		out = frame{Type: frameError, ID: id, Method: kind, Body: []byte(err.Error())}
-	} else {
-		out = frame{Type: frameResponse, ID: id, Body: resp}
-	}
-	fb := encodeFrame(&out)
-	if fb.payloadLen() > c.t.cfg.MaxFrameSize {
-		n := fb.payloadLen()
-		fb.free()
-		c.t.log.Error("transport: response too large; the handler ran but its answer is lost", "peer", c.peer, "bytes", n, "limit", c.t.cfg.MaxFrameSize)
-		fb = encodeFrame(&frame{Type: frameError, ID: id, Method: errKindTooLarge,
-			Body: fmt.Appendf(nil, "node %s: response of %d bytes exceeds the %d-byte frame limit (the handler ran)", c.t.name, n, c.t.cfg.MaxFrameSize)})
-	}
-	// A failure means the link is gone, and the caller learns that from it.
-	_ = c.l.enqueue(context.Background(), outFrame{buf: fb})
+// newAssembly arms a's stall timer: a body whose parts stop coming is
+// dropped after IdleTimeout, so a stalled peer cannot hold the budget.
+func (c *ServerConn) newAssembly(f frame, a *assembly) *assembly {
+	id := f.ID
+	a.timer = time.AfterFunc(c.t.cfg.IdleTimeout, func() { c.dropPartial(id, a) })
+	return a
 }
 
-// shutdown cancels every request still running on the link and marks it
-// done, so the root can roll back whatever the caller had pinned here.
+func (c *ServerConn) livePartialsLocked() int {
+	n := 0
+	for _, a := range c.partial {
+		if !a.discard {
+			n++
+		}
+	}
+	return n
+}
+
+// dropPartial forgets a body still arriving (cancelled or stalled).
+func (c *ServerConn) dropPartial(id uint64, a *assembly) {
+	c.mu.Lock()
+	if c.partial[id] != a {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.partial, id)
+	c.mu.Unlock()
+	a.timer.Stop()
+	if !a.discard {
+		c.release(a.reserved)
+		c.t.serving.leave()
+	}
+}
+
+// release gives back request bytes this link held.
+func (c *ServerConn) release(n int64) {
+	c.mu.Lock()
+	c.held -= n
+	c.mu.Unlock()
+	c.t.releaseBytes(n)
+}
+
+// addPart adds a part to a body still arriving; the last one starts the
+// request.
+func (c *ServerConn) addPart(f frame) error {
+	c.mu.Lock()
+	a := c.partial[f.ID]
+	if a == nil {
+		c.mu.Unlock()
+		return nil // dropped (cancelled or stalled); its parts may still come
+	}
+	if a.got+int64(len(f.Body)) > a.n {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: request %d: parts exceed the declared %d bytes", errBadFrame, f.ID, a.n)
+	}
+	a.got += int64(len(f.Body))
+	if !a.discard {
+		a.buf = append(a.buf, f.Body...)
+	}
+	if a.got < a.n {
+		a.timer.Reset(c.t.cfg.IdleTimeout)
+		c.mu.Unlock()
+		return nil
+	}
+	delete(c.partial, f.ID)
+	a.timer.Stop()
+	if !a.discard {
+		c.runLocked(f.ID, a.method, a.timeout, a.arrived, a.buf, a.reserved)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// runLocked starts the handler for a whole request; the caller holds c.mu
+// and has entered the serving gate and reserved the body's bytes, which the
+// request gives back when it ends.
+func (c *ServerConn) runLocked(id uint64, method string, timeout time.Duration, arrived time.Time, body []byte, reserved int64) {
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		// The caller's remaining time, counted from the first frame's
+		// arrival: transfer of later parts eats into it, as it does for
+		// the caller.
+		ctx, cancel = context.WithDeadline(c.ctx, arrived.Add(timeout))
+	} else {
+		ctx, cancel = context.WithCancel(c.ctx)
+	}
+	r := &serverReq{c: c, id: id, ctx: ctx, cancel: cancel, credit: int64(c.l.sess.peerWindow)}
+	c.reqs[id] = r
+	t := c.t
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer t.serving.leave()
+		req := &Request{Method: method, Body: body, Peer: c.peer, Conn: c, sink: r}
+		resp, err := t.invoke(ctx, req)
+		c.release(reserved)
+		r.respond(req, resp, err)
+		c.mu.Lock()
+		delete(c.reqs, id)
+		c.mu.Unlock()
+		cancel()
+	}()
+}
+
+// shutdown cancels every request still running on the link, drops bodies
+// still arriving, and marks it done, so the root can roll back whatever the
+// caller had pinned here.
 func (c *ServerConn) shutdown() {
 	c.cancel()
+	c.mu.Lock()
+	partial := c.partial
+	c.partial = make(map[uint64]*assembly)
+	c.mu.Unlock()
+	for _, a := range partial {
+		a.timer.Stop()
+		if !a.discard {
+			c.release(a.reserved)
+			c.t.serving.leave()
+		}
+	}
 	close(c.done)
 }
 
@@ -304,4 +488,22 @@ func (t *Transport) invoke(ctx context.Context, req *Request) (resp []byte, err 
 		}
 	}()
 	return t.handler.ServeRPC(ctx, req)
+}
+
+// reserveBytes takes n bytes from the global budget of request bytes in
+// flight; false if they do not fit.
+func (t *Transport) reserveBytes(n int64) bool {
+	t.bytesMu.Lock()
+	defer t.bytesMu.Unlock()
+	if t.bytesInFlight+n > t.cfg.MaxInFlightBytes && t.bytesInFlight > 0 {
+		return false
+	}
+	t.bytesInFlight += n
+	return true
+}
+
+func (t *Transport) releaseBytes(n int64) {
+	t.bytesMu.Lock()
+	t.bytesInFlight -= n
+	t.bytesMu.Unlock()
 }

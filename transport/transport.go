@@ -2,11 +2,16 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +27,10 @@ type Transport struct {
 	log     *slog.Logger
 	handler Handler
 	name    string
-	linkKey []byte
+	secrets []spakeSecret // Secret, then PreviousSecrets
+	rng     io.Reader     // handshake randomness
+
+	tlsServer, tlsClient *tls.Config
 
 	ml         *memberlist.Memberlist
 	mem        *membership
@@ -37,20 +45,22 @@ type Transport struct {
 	closing chan struct{} // closed when Close begins, before the drain
 	wg      sync.WaitGroup
 
-	handshakes chan struct{} // semaphore: connections in the handshake
-	serving    gate          // inbound requests running
-	calling    gate          // outbound calls in flight
-	connIDs    atomic.Uint64
-	local      *ServerConn // the connection a node's calls to itself use
+	preauth *preAuth // inbound connections in the handshake
+	serving gate     // inbound requests running
+	calling gate     // outbound calls in flight
+	connIDs atomic.Uint64
+	local   *ServerConn // the connection a node's calls to itself use
 
-	mlMu sync.RWMutex // SetPrimary (R) vs Close tearing memberlist down (W)
+	bytesMu       sync.Mutex
+	bytesInFlight int64 // request bytes held by the server side
+
+	mlMu sync.RWMutex // meta updates (R) vs Close tearing memberlist down (W)
 
 	mu      sync.Mutex
 	closed  bool
 	peers   map[string]*peer
 	inbound map[*ServerConn]struct{}
 	links   map[*clientLink]struct{}
-	raw     map[net.Conn]struct{} // inbound connections still in the handshake
 }
 
 // Start binds the gossip and link listeners, joins the cluster in the
@@ -66,61 +76,97 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Transport, error) {
 	}
 	t := &Transport{
 		cfg: cfg, prof: prof, log: cfg.Logger, handler: h, name: cfg.NodeName,
-		linkKey:    deriveKey(cfg.Secret, cfg.Label, "link"),
-		handshakes: make(chan struct{}, maxHandshakes),
-		peers:      make(map[string]*peer),
-		inbound:    make(map[*ServerConn]struct{}),
-		links:      make(map[*clientLink]struct{}),
-		raw:        make(map[net.Conn]struct{}),
+		rng:     cfg.hooks.rng,
+		preauth: newPreAuth(cfg.MaxPreAuthPerSource, cfg.MaxPreAuth),
+		peers:   make(map[string]*peer),
+		inbound: make(map[*ServerConn]struct{}),
+		links:   make(map[*clientLink]struct{}),
+	}
+	if t.rng == nil {
+		t.rng = rand.Reader
+	}
+	for _, s := range append([][]byte{cfg.Secret}, cfg.PreviousSecrets...) {
+		t.secrets = append(t.secrets, newSpakeSecret(s, cfg.Label))
+	}
+	if !cfg.InsecurePlaintext {
+		if t.tlsServer, t.tlsClient, err = linkTLS(cfg.TLS); err != nil {
+			return nil, err
+		}
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.closing = make(chan struct{})
 	t.local = t.newServerConn(t.name, nil, nil)
+	var undo []func()
+	fail := func(err error) (*Transport, error) {
+		for _, u := range slices.Backward(undo) {
+			u()
+		}
+		t.cancel()
+		return nil, err
+	}
 
 	var lc net.ListenConfig
-	if t.ln, err = lc.Listen(ctx, "tcp", cfg.RPCAddr); err != nil {
-		t.cancel()
-		return nil, fmt.Errorf("transport: listen on %s: %w", cfg.RPCAddr, err)
+	rpcBind, wildcard := bindAddr(cfg.RPCAddr, defaultRPCPort)
+	t.ln, err = lc.Listen(ctx, "tcp", rpcBind)
+	if err != nil && wildcard && ipv4Fallback(err) {
+		rpcBind = net.JoinHostPort("0.0.0.0", defaultRPCPort)
+		t.ln, err = lc.Listen(ctx, "tcp", rpcBind)
 	}
-	nt, err := newNetTransport(cfg.GossipAddr, memberlistLogger(t.log))
 	if err != nil {
-		t.cancel()
-		_ = t.ln.Close()
-		return nil, fmt.Errorf("transport: gossip on %s: %w", cfg.GossipAddr, err)
+		return fail(fmt.Errorf("transport: listen on %s: %w", rpcBind, err))
 	}
-	ip, port, err := nt.FinalAdvertiseAddr("", 0)
+	undo = append(undo, func() { _ = t.ln.Close() })
+	gossipBind, wildcard := bindAddr(cfg.GossipAddr, defaultGossipPort)
+	nt, err := newNetTransport(gossipBind, memberlistLogger(t.log))
+	if err != nil && wildcard && ipv4Fallback(err) {
+		gossipBind = net.JoinHostPort("0.0.0.0", defaultGossipPort)
+		nt, err = newNetTransport(gossipBind, memberlistLogger(t.log))
+	}
 	if err != nil {
-		t.cancel()
-		_ = t.ln.Close()
-		_ = nt.Shutdown()
-		return nil, fmt.Errorf("transport: gossip advertise address: %w", err)
+		return fail(fmt.Errorf("transport: gossip on %s: %w", gossipBind, err))
 	}
-	if ip.IsUnspecified() {
-		// memberlist replaces only 0.0.0.0 by a private address; "::" would
-		// be advertised as is, and nobody can reach that.
-		t.cancel()
-		_ = t.ln.Close()
-		_ = nt.Shutdown()
-		return nil, fmt.Errorf("transport: gossip address %s: bind a specific IPv6 address (on Fly.io, fly-local-6pn), not ::", cfg.GossipAddr)
+	undo = append(undo, func() { _ = nt.Shutdown() })
+	host, _, _ := net.SplitHostPort(gossipBind)
+	boundIP := net.ParseIP(host)
+	if host == "" {
+		boundIP = net.IPv6unspecified
+	}
+	if boundIP == nil {
+		return fail(fmt.Errorf("transport: gossip address %s: bind an IP address, not a name", gossipBind))
+	}
+	port := nt.GetAutoBindPort()
+	var ip net.IP
+	if cfg.AdvertiseGossipAddr != "" {
+		ip, port, err = t.parseAdvertise(cfg.AdvertiseGossipAddr, port)
+	} else {
+		ip, err = t.advertiseIP(boundIP)
+	}
+	if err != nil {
+		return fail(err)
 	}
 	t.gossipAddr = net.JoinHostPort(ip.String(), strconv.Itoa(port))
 	t.rpcAddr = advertiseRPC(cfg.AdvertiseRPCAddr, t.ln.Addr(), ip)
 
-	meta := Meta{Region: cfg.Region, RPCAddr: t.rpcAddr, Version: ProtocolVersion}
+	meta := Meta{Region: cfg.Region, RPCAddr: t.rpcAddr, Version: cfg.MaxProtocolVersion, MinVersion: cfg.MinProtocolVersion,
+		Databases: slices.Clone(cfg.Databases)}
 	if cfg.Primary != nil {
 		meta.Primary = cfg.Primary()
 	}
-	if t.mem, err = newMembership(t.name, meta, t.log, t.dropPeer); err != nil {
-		t.cancel()
-		_ = t.ln.Close()
-		_ = nt.Shutdown()
-		return nil, err
+	if t.mem, err = newMembership(t.name, meta, t.log, t.memberLeft, t.dropPeer, t.memberJoined); err != nil {
+		return fail(err)
 	}
-	if t.ml, err = memberlist.Create(t.memberlistConfig(prof, nt)); err != nil {
-		t.cancel()
-		_ = t.ln.Close()
-		_ = nt.Shutdown()
-		return nil, fmt.Errorf("transport: memberlist: %w", err)
+	var mt memberlist.Transport = nt
+	if h := cfg.hooks; h.dropGossip != nil || h.sawGossip != nil {
+		ht := newHookedTransport(nt, h)
+		undo[len(undo)-1] = func() { _ = ht.Shutdown() }
+		mt = ht
+	}
+	mlc, err := t.memberlistConfig(prof, mt, ip, port)
+	if err != nil {
+		return fail(err)
+	}
+	if t.ml, err = memberlist.Create(mlc); err != nil {
+		return fail(fmt.Errorf("transport: memberlist: %w", err))
 	}
 
 	t.wg.Add(1)
@@ -133,8 +179,19 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Transport, error) {
 		t.wg.Add(1)
 		go t.pollPrimary()
 	}
-	t.log.Info("transport: started", "node", t.name, "region", cfg.Region, "gossip", t.gossipAddr, "rpc", t.rpcAddr, "profile", cfg.Profile)
+	t.log.Info("transport: started", "node", t.name, "region", cfg.Region, "gossip", t.gossipAddr, "rpc", t.rpcAddr, "profile", cfg.Profile,
+		"tls", !cfg.InsecurePlaintext, "versions", fmt.Sprintf("%d-%d", cfg.MinProtocolVersion, cfg.MaxProtocolVersion))
 	return t, nil
+}
+
+// handshakeParams is this node's side of a link handshake.
+func (t *Transport) handshakeParams(binding []byte) handshakeParams {
+	return handshakeParams{
+		self: t.name, secrets: t.secrets,
+		minV: t.cfg.MinProtocolVersion, maxV: t.cfg.MaxProtocolVersion,
+		maxFrame: t.cfg.MaxFrameSize, maxRequest: t.cfg.MaxRequestSize, window: t.cfg.StreamWindow,
+		binding: binding, rng: t.rng,
+	}
 }
 
 // advertiseRPC picks the link address to advertise: the configured one, else
@@ -183,18 +240,39 @@ func (t *Transport) linkRTT(name string) time.Duration {
 
 // SetPrimary sets the Primary flag this node advertises.
 func (t *Transport) SetPrimary(v bool) {
-	t.mlMu.RLock()
-	defer t.mlMu.RUnlock()
-	if t.isClosed() || !t.mem.setPrimary(v) {
+	if err := t.updateMeta(func(m *Meta) { m.Primary = v }); err != nil {
+		t.log.Error("transport: cannot advertise primary flag", "err", err)
 		return
 	}
-	t.log.Info("transport: advertising primary flag", "primary", v)
+}
+
+// SetDatabases sets the databases this node advertises and broadcasts them.
+// It refuses (changing nothing) a list whose meta would not fit
+// memberlist's 512-byte limit: about a dozen databases with short names.
+func (t *Transport) SetDatabases(dbs []DatabaseMeta) error {
+	return t.updateMeta(func(m *Meta) { m.Databases = slices.Clone(dbs) })
+}
+
+// updateMeta changes our meta and, if that changed anything, broadcasts it.
+func (t *Transport) updateMeta(change func(*Meta)) error {
+	t.mlMu.RLock()
+	defer t.mlMu.RUnlock()
+	if t.isClosed() {
+		return nil
+	}
+	changed, err := t.mem.setMeta(change)
+	if err != nil || !changed {
+		return err
+	}
+	m := t.mem.localMeta()
+	t.log.Info("transport: advertising new meta", "primary", m.Primary, "databases", len(m.Databases))
 	// UpdateNode waits until the change is broadcast; it gets an answer in
 	// a few gossip intervals unless we are cut off, when the periodic
 	// push-pull spreads it later anyway.
 	if err := t.ml.UpdateNode(t.prof.leave); err != nil {
 		t.log.Debug("transport: meta update not yet broadcast", "err", err)
 	}
+	return nil
 }
 
 func (t *Transport) pollPrimary() {
@@ -261,16 +339,13 @@ func (t *Transport) joinAddrs() []string {
 			host, port = target, ownPort
 		}
 		var ips []net.IP
-		if ip := net.ParseIP(host); ip != nil {
+		if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil {
 			ips = []net.IP{ip}
 		} else {
-			addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-			if err != nil {
+			var err error
+			if ips, err = t.lookupIP(ctx, host); err != nil {
 				t.log.Debug("transport: join target does not resolve", "target", target, "err", err)
 				continue
-			}
-			for _, a := range addrs {
-				ips = append(ips, a.IP)
 			}
 		}
 		for _, ip := range ips {
@@ -349,10 +424,6 @@ func (t *Transport) shutdown(graceful bool) error {
 	for l := range t.links {
 		links = append(links, l)
 	}
-	raw := make([]net.Conn, 0, len(t.raw))
-	for c := range t.raw {
-		raw = append(raw, c)
-	}
 	t.mu.Unlock()
 	for _, p := range peers {
 		p.close(ErrClosed, false)
@@ -363,15 +434,14 @@ func (t *Transport) shutdown(graceful bool) error {
 	for _, sc := range t.snapshotInbound() {
 		sc.l.close(ErrClosed)
 	}
-	for _, c := range raw {
-		_ = c.Close()
-	}
+	t.preauth.closeAll()
 	t.cancel()
+	// In-process requests still running (a stream nobody reads) end too.
+	t.local.shutdown()
 	if err := t.ml.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: memberlist shutdown: %w", err))
 	}
 	t.wg.Wait()
-	t.local.shutdown()
 	t.log.Info("transport: closed", "node", t.name, "graceful", graceful)
 	return errors.Join(errs...)
 }
@@ -386,23 +456,9 @@ func (t *Transport) snapshotInbound() []*ServerConn {
 	return out
 }
 
-// trackRaw, trackConn and trackLink register (add=true) or forget
-// connections so that shutdown can cut them. Registering fails once the
-// Transport is closed.
-func (t *Transport) trackRaw(c net.Conn, add bool) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !add {
-		delete(t.raw, c)
-		return true
-	}
-	if t.closed {
-		return false
-	}
-	t.raw[c] = struct{}{}
-	return true
-}
-
+// trackConn and trackLink register (add=true) or forget connections so
+// that shutdown can cut them. Registering fails once the Transport is
+// closed.
 func (t *Transport) trackConn(sc *ServerConn, add bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -451,17 +507,57 @@ func (t *Transport) peerFor(m Member) (*peer, error) {
 	if stale != nil {
 		stale.close(fmt.Errorf("node %s moved to %s", m.Name, m.RPCAddr), true)
 	}
+	p.mu.Lock()
+	p.meta = m.Meta.clone()
+	p.mu.Unlock()
+	if m.Alive {
+		p.setGone(false)
+	}
 	return p, nil
 }
 
-// dropPeer forgets a member that left or moved, cutting our link to it.
+// memberLeft is membership's news that a member left or was declared dead.
+// Our link to it, if healthy, stays: gossip can be lost while the network
+// between two nodes is fine, and requests pinned to the node (a remote
+// transaction's) must not fail for that. It is not redialled, and goes when
+// it fails its keep-alives; a member that really left has said goodbye on
+// the link itself.
+func (t *Transport) memberLeft(name string) {
+	t.mu.Lock()
+	p := t.peers[name]
+	t.mu.Unlock()
+	if p != nil && p.setGone(true) {
+		t.forgetPeer(p)
+	}
+}
+
+// memberJoined is membership's news that a member is alive (again).
+func (t *Transport) memberJoined(name string) {
+	t.mu.Lock()
+	p := t.peers[name]
+	t.mu.Unlock()
+	if p != nil {
+		p.setGone(false)
+	}
+}
+
+// forgetPeer drops p from the peer table if it is still there.
+func (t *Transport) forgetPeer(p *peer) {
+	t.mu.Lock()
+	if t.peers[p.name] == p {
+		delete(t.peers, p.name)
+	}
+	t.mu.Unlock()
+}
+
+// dropPeer forgets a member that moved, retiring our link to it.
 func (t *Transport) dropPeer(name string) {
 	t.mu.Lock()
 	p := t.peers[name]
 	delete(t.peers, name)
 	t.mu.Unlock()
 	if p != nil {
-		p.close(fmt.Errorf("node %s left the cluster", name), true)
+		p.close(fmt.Errorf("node %s moved", name), true)
 	}
 }
 

@@ -1,0 +1,178 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+)
+
+// MinSecretBytes is the least randomness a cluster secret must carry.
+const MinSecretBytes = 32
+
+// secretHowTo ends every refusal: how to make a good secret.
+const secretHowTo = "generate one with `openssl rand -base64 32` (or `flypg-lab secret`) and set the same value on every node"
+
+// ValidateSecret reports whether secret can key a cluster: everything on the
+// link and in gossip is only as strong as it is. It returns nil or an error
+// wrapping ErrWeakSecret that says what is wrong (never what the secret is)
+// and how to make a good one. Start calls it unless
+// Config.InsecureSkipSecretCheck is set.
+//
+// What is accepted, precisely:
+//   - Hex text (only 0-9, a-f, A-F, even length): the bytes it decodes to
+//     are judged, and there must be at least 32 of them (64 hex digits).
+//   - Otherwise base64 text, standard or URL alphabet, padded or not, that
+//     decodes exactly: the decoded bytes are judged, at least 32 of them
+//     (`openssl rand -base64 32` prints 44 characters).
+//   - Otherwise the bytes themselves, at least 32 of them, judged as they
+//     are, and refused if they read like words: mostly lowercase letters
+//     and spaces, or for the most part runs of four or more letters that
+//     are all lowercase or capitalised, as in "Correct-Horse-Battery".
+//   - Text with leading or trailing white space is refused (a newline from
+//     a file would make nodes disagree).
+//
+// Judged bytes are refused as not random when they have fewer than 16
+// distinct values, the same byte four or more times in a row, or a
+// repeating pattern (fewer than three quarters of their 4-byte windows
+// distinct). 32 bytes from a random generator pass these with overwhelming
+// probability. The secret is used as given, text or not: nodes must hold the
+// same bytes.
+func ValidateSecret(secret []byte) error {
+	weak := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s; %s", ErrWeakSecret, fmt.Sprintf(format, args...), secretHowTo)
+	}
+	if len(secret) == 0 {
+		return weak("no secret is set")
+	}
+	if trimmed := bytes.TrimSpace(secret); len(trimmed) != len(secret) && len(trimmed) > 0 && isPrintable(trimmed) {
+		return weak("the secret has leading or trailing white space (a newline from a file?); strip it")
+	}
+	if enc, decoded := decodeText(secret); enc != "" {
+		if len(decoded) < MinSecretBytes {
+			return weak("the secret is %s text of %d bytes; it must encode at least %d random bytes", enc, len(decoded), MinSecretBytes)
+		}
+		if why := notRandom(decoded); why != "" {
+			return weak("the %s text does not encode random bytes: %s", enc, why)
+		}
+		return nil
+	}
+	if len(secret) < MinSecretBytes {
+		return weak("the secret is %d bytes; at least %d random bytes are required", len(secret), MinSecretBytes)
+	}
+	if why := notRandom(secret); why != "" {
+		return weak("the secret is not random: %s", why)
+	}
+	if isPrintable(secret) && wordLike(secret) {
+		return weak("the secret reads like words or a passphrase, which a dictionary attack guesses")
+	}
+	return nil
+}
+
+// decodeText decodes hex or base64 text; enc is "" when secret is neither.
+func decodeText(secret []byte) (enc string, decoded []byte) {
+	s := string(secret)
+	if len(s)%2 == 0 && isHex(s) {
+		b, err := hex.DecodeString(s)
+		if err == nil {
+			return "hex", b
+		}
+	}
+	for _, e := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := e.Strict().DecodeString(s); err == nil && len(b) > 0 {
+			return "base64", b
+		}
+	}
+	return "", nil
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+func isPrintable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// notRandom explains why b does not look like the output of a random
+// generator, or returns "".
+func notRandom(b []byte) string {
+	var seen [256]bool
+	distinct := 0
+	run, longest := 0, 0
+	for i, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			distinct++
+		}
+		if i > 0 && c == b[i-1] {
+			run++
+		} else {
+			run = 1
+		}
+		longest = max(longest, run)
+	}
+	switch {
+	case distinct < 16:
+		return fmt.Sprintf("only %d distinct byte values", distinct)
+	case longest >= 4:
+		return fmt.Sprintf("one byte %d times in a row", longest)
+	}
+	windows := len(b) - 3
+	grams := make(map[[4]byte]struct{}, windows)
+	for i := range windows {
+		grams[[4]byte(b[i:i+4])] = struct{}{}
+	}
+	if 4*len(grams) < 3*windows {
+		return "a repeating pattern"
+	}
+	return ""
+}
+
+// wordLike reports text that a person rather than a generator wrote.
+func wordLike(b []byte) bool {
+	lower := 0
+	for _, c := range b {
+		if 'a' <= c && c <= 'z' || c == ' ' {
+			lower++
+		}
+	}
+	if 10*lower >= 8*len(b) {
+		return true
+	}
+	// Runs of letters cased like words: "horse", "Horse", not "hoRsE".
+	covered := 0
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && isLetter(b[j]) {
+			j++
+		}
+		if j-i >= 4 && caseLikeWord(b[i:j]) {
+			covered += j - i
+		}
+		i = max(j, i+1)
+	}
+	return 2*covered >= len(b)
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+func caseLikeWord(w []byte) bool {
+	for _, c := range w[1:] {
+		if c < 'a' || c > 'z' {
+			return bytes.Equal(bytes.ToUpper(w), w) // or all capitals
+		}
+	}
+	return true
+}
