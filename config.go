@@ -90,6 +90,10 @@ type Config struct {
 	// MaxTxPerPeer bounds the remote transactions one caller node holds
 	// open on this node at once; more wait for a slot. Default 32.
 	MaxTxPerPeer int
+	// RemoteTxIdleTimeout rolls back a remote transaction this node serves
+	// whose caller sent nothing for this long after its last statement
+	// ended (a stuck goroutine holding a *sql.Tx). Default 1 min.
+	RemoteTxIdleTimeout time.Duration
 	// RoleCheckInterval is how often the node asks each local database
 	// whether it is the primary (and at once after a refused write or a
 	// connection error), so a promotion reroutes writes by itself. Default

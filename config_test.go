@@ -1,9 +1,11 @@
 package flypg
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -11,22 +13,43 @@ import (
 func TestReplicaURL(t *testing.T) {
 	cases := []struct {
 		name, url, region, primary, want string
-		wantErr                          bool
+		wantErr                          string
 	}{
-		{"dev", "postgres://u:p@db.internal:5432/app", "", "", "postgres://u:p@db.internal:5432/app", false},
-		{"primary region", "postgres://u:p@db.internal:5432/app", "syd", "syd", "postgres://u:p@db.internal:5432/app", false},
-		{"replica region", "postgres://u:p@db.internal:5432/app?sslmode=disable", "lax", "syd", "postgres://u:p@lax.db.internal:5433/app?sslmode=disable", false},
-		{"no port", "postgresql://db.internal/app", "lax", "syd", "postgresql://lax.db.internal:5433/app", false},
-		{"ip host", "postgres://[fdaa::3]:5432/app", "lax", "syd", "", true},
-		{"not postgres", "mysql://db/app", "lax", "syd", "", true},
-		{"no host", "postgres:///app", "lax", "syd", "", true},
-		{"garbage", "::", "lax", "syd", "", true},
+		{name: "dev", url: "postgres://u:p@db.internal:5432/app", want: "postgres://u:p@db.internal:5432/app"},
+		{name: "primary region", url: "postgres://u:p@db.internal:5432/app", region: "syd", primary: "syd",
+			want: "postgres://u:p@top1.nearest.of.db.internal:5432/app"},
+		{name: "replica region", url: "postgres://u:p@db.internal:5432/app?sslmode=disable", region: "lax", primary: "syd",
+			want: "postgres://u:p@top1.nearest.of.db.internal:5433/app?sslmode=disable"},
+		{name: "backup region without a replica", url: "postgres://u:p@myapp-db.internal:5432/myapp", region: "ord", primary: "syd",
+			want: "postgres://u:p@top1.nearest.of.myapp-db.internal:5433/myapp"},
+		{name: "prefix kept", url: "postgres://u@top1.nearest.of.db.internal:5432/app", region: "lax", primary: "syd",
+			want: "postgres://u@top1.nearest.of.db.internal:5433/app"},
+		{name: "top2 becomes top1", url: "postgres://u@top2.nearest.of.db.internal:5432/app", region: "lax", primary: "syd",
+			want: "postgres://u@top1.nearest.of.db.internal:5433/app"},
+		{name: "flycast host unchanged", url: "postgres://u@db.flycast:5432/app", region: "lax", primary: "syd",
+			want: "postgres://u@db.flycast:5433/app"},
+		{name: "flycast in the primary region", url: "postgres://u@db.flycast:5432/app", region: "syd", primary: "syd",
+			want: "postgres://u@db.flycast:5432/app"},
+		{name: "no port", url: "postgresql://db.internal/app", region: "lax", primary: "syd",
+			want: "postgresql://top1.nearest.of.db.internal:5433/app"},
+		{name: "no port, primary region", url: "postgresql://db.internal/app", region: "syd", primary: "syd",
+			want: "postgresql://top1.nearest.of.db.internal/app"},
+		{name: "ip host in the primary region", url: "postgres://u@[fdaa::3]:5432/app", region: "syd", primary: "syd",
+			want: "postgres://u@[fdaa::3]:5432/app"},
+		{name: "key=value", url: "host=db.internal port=5432 dbname=app user=u password='p w'", region: "lax", primary: "syd",
+			want: "host='top1.nearest.of.db.internal' port='5433' dbname='app' user='u' password='p w'"},
+		{name: "ip host in a replica region", url: "postgres://[fdaa::3]:5432/app", region: "lax", primary: "syd", wantErr: "FLYPG_DSN"},
+		{name: "localhost in a replica region", url: "postgres://localhost/app", region: "lax", primary: "syd", wantErr: "FLYPG_DSN"},
+		{name: "several hosts", url: "postgres://a.internal,b.internal/app", region: "lax", primary: "syd", wantErr: "exactly one host"},
+		{name: "not postgres", url: "mysql://db/app", region: "lax", primary: "syd", wantErr: "scheme"},
+		{name: "no host", url: "postgres:///app", region: "lax", primary: "syd", wantErr: "host"},
+		{name: "garbage", url: "::", region: "lax", primary: "syd", wantErr: "parse"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ReplicaURL(tc.url, tc.region, tc.primary)
-			if tc.wantErr {
-				assert.Error(t, err)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
@@ -35,57 +58,189 @@ func TestReplicaURL(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnv(t *testing.T) {
-	for _, k := range []string{"FLY_REGION", "PRIMARY_REGION", "DATABASE_URL", "FLY_APP_NAME", "FLYPG_JOIN", "FLYPG_SECRET",
-		"FLYPG_GOSSIP_ADDR", "FLYPG_RPC_ADDR", "FLYPG_ADVERTISE_RPC_ADDR", "FLYPG_NODE_NAME", "FLYPG_AWAIT_TIMEOUT", "FLYPG_RPC_TIMEOUT", "FLYPG_GOSSIP_PROFILE", "FLYPG_DSN"} {
+// A password in a URL that does not parse must not reach the error, which
+// apps log.
+func TestReplicaURLErrorsHideThePassword(t *testing.T) {
+	for _, u := range []string{
+		"postgres://admin:hunter2-s3cret@db.internal:port/app",
+		"postgres://admin:hunter2-s3cret@[fdaa::3/app",
+		"host=db.internal port=x password=hunter2-s3cret",
+	} {
+		_, err := ReplicaURL(u, "lax", "syd")
+		require.Error(t, err, u)
+		assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
+		_, err = (&Driver{}).OpenConnector(u)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
+		}
+	}
+}
+
+// FuzzReplicaURL: whatever ReplicaURL accepts, it returns a connection
+// string pgx parses, aimed at the nearest instance on the right port, with
+// everything else unchanged; it is idempotent; it never panics and its
+// errors never quote a password.
+func FuzzReplicaURL(f *testing.F) {
+	for _, s := range []string{
+		"postgres://u:p@db.internal:5432/app", "postgresql://db.internal/app?sslmode=disable",
+		"postgres://u@top2.nearest.of.x.internal/d", "postgres://u@db.flycast/d", "host=db port=5432 dbname=a",
+		"postgres://[fdaa::3]:5432/app", "postgres://u:%41@h/d", "::",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, primary bool) {
+		region := "lax"
+		if primary {
+			region = "syd"
+		}
+		out, err := ReplicaURL(in, region, "syd")
+		if err != nil {
+			if before, err0 := pgconn.ParseConfig(in); err0 == nil && before.Password != "" && len(before.Password) > 3 {
+				assert.NotContains(t, err.Error(), before.Password)
+			}
+			return
+		}
+		before, err := pgconn.ParseConfig(in)
+		if err != nil {
+			return // ReplicaURL is lenient about what pgx would refuse later
+		}
+		after, err := pgconn.ParseConfig(out)
+		require.NoError(t, err, "ReplicaURL(%q) = %q does not parse", in, out)
+		assert.Equal(t, before.Database, after.Database)
+		assert.Equal(t, before.User, after.User)
+		assert.Equal(t, before.Password, after.Password)
+		if !primary {
+			assert.Equal(t, uint16(5433), after.Port)
+			assert.True(t, strings.HasPrefix(after.Host, nearest) || strings.HasSuffix(after.Host, ".flycast"), "host %q", after.Host)
+		} else {
+			assert.Equal(t, before.Port, after.Port)
+		}
+		again, err := ReplicaURL(out, region, "syd")
+		require.NoError(t, err)
+		assert.Equal(t, out, again, "idempotent")
+	})
+}
+
+func clearEnv(t *testing.T) {
+	for _, k := range []string{"FLY_REGION", "MY_REGION", "PRIMARY_REGION", "DATABASE_URL", "FLY_APP_NAME", "FLYPG_JOIN",
+		"FLYPG_SECRET", "FLYPG_SECRET_PREVIOUS", "FLYPG_GOSSIP_ADDR", "FLYPG_RPC_ADDR", "FLYPG_ADVERTISE_RPC_ADDR",
+		"FLYPG_NODE_NAME", "FLYPG_AWAIT_TIMEOUT", "FLYPG_RPC_TIMEOUT", "FLYPG_GOSSIP_PROFILE", "FLYPG_DSN", "FLYPG_DRIVER",
+		"FLYPG_AWAIT_TIMEOUT_POLICY"} {
 		t.Setenv(k, "")
 	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	clearEnv(t)
 	cfg, err := ConfigFromEnv()
 	require.NoError(t, err)
 	assert.Equal(t, "local", cfg.Region)
-	assert.Equal(t, "local", cfg.PrimaryRegion)
+	assert.Empty(t, cfg.PrimaryRegion)
 	assert.Equal(t, roleDev, cfg.role())
 	assert.Equal(t, 5*time.Second, cfg.AwaitTimeout)
 	assert.Equal(t, 5*time.Second, cfg.RPCTimeout)
 	assert.Equal(t, "wan", cfg.GossipProfile)
 	assert.Empty(t, cfg.Join)
 
+	t.Setenv("MY_REGION", "ams")
+	cfg, err = ConfigFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, "ams", cfg.Region, "MY_REGION when FLY_REGION is unset")
+	assert.Equal(t, roleDev, cfg.role(), "no PRIMARY_REGION: pass-through in any region")
+
 	t.Setenv("FLY_REGION", "lax")
 	t.Setenv("PRIMARY_REGION", "syd")
 	t.Setenv("DATABASE_URL", "postgres://u@db.internal:5432/app")
 	t.Setenv("FLY_APP_NAME", "myapp")
-	t.Setenv("FLYPG_SECRET", "s3cret")
 	t.Setenv("FLYPG_AWAIT_TIMEOUT", "750ms")
+	t.Setenv("FLYPG_AWAIT_TIMEOUT_POLICY", "succeed")
 	cfg, err = ConfigFromEnv()
 	require.NoError(t, err)
 	assert.Equal(t, roleReplica, cfg.role())
-	assert.Equal(t, "postgres://u@lax.db.internal:5433/app", cfg.DSN)
+	assert.Equal(t, "lax", cfg.Region)
+	assert.Equal(t, "postgres://u@db.internal:5432/app", cfg.DatabaseURL)
+	dsn, err := cfg.localDSN()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@top1.nearest.of.db.internal:5433/app", dsn, "the local database is derived, never the primary")
 	assert.Equal(t, []string{"myapp.internal"}, cfg.Join, "DNS join on Fly.io")
-	assert.Equal(t, []byte("s3cret"), cfg.Secret)
+	assert.Equal(t, "myapp", cfg.App)
 	assert.Equal(t, 750*time.Millisecond, cfg.AwaitTimeout)
+	assert.Equal(t, AwaitTimeoutSucceed, cfg.AwaitTimeoutPolicy)
 
 	t.Setenv("FLYPG_JOIN", "10.0.0.1:7946, 10.0.0.2:7946")
 	t.Setenv("FLY_REGION", "syd")
+	t.Setenv("FLYPG_SECRET_PREVIOUS", "a, b")
 	cfg, err = ConfigFromEnv()
 	require.NoError(t, err)
 	assert.Equal(t, rolePrimary, cfg.role())
-	assert.Equal(t, "postgres://u@db.internal:5432/app", cfg.DSN, "the primary region uses DATABASE_URL as is")
 	assert.Equal(t, []string{"10.0.0.1:7946", "10.0.0.2:7946"}, cfg.Join)
+	assert.Equal(t, [][]byte{[]byte("a"), []byte("b")}, cfg.PreviousSecrets)
 
 	t.Setenv("FLYPG_DSN", "postgres://u@10.1.2.3:5433/app")
 	t.Setenv("FLY_REGION", "lax")
 	cfg, err = ConfigFromEnv()
 	require.NoError(t, err)
-	assert.Equal(t, "postgres://u@10.1.2.3:5433/app", cfg.DSN, "FLYPG_DSN wins over the derived replica URL")
+	dsn, err = cfg.localDSN()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@10.1.2.3:5433/app", dsn, "FLYPG_DSN wins over the derived replica URL")
+	other, err := cfg.localFor("postgres://u@db.internal:5432/reports")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@10.1.2.3:5433/reports", other, "another database: the explicit DSN's server, that database")
 	t.Setenv("FLYPG_DSN", "")
+
+	t.Setenv("DATABASE_URL", "postgres://u:hunter2-s3cret@10.9.9.9:5432/app")
+	_, err = ConfigFromEnv()
+	require.Error(t, err, "an address cannot be given the replica's name")
+	assert.Contains(t, err.Error(), "FLYPG_DSN")
+	assert.NotContains(t, err.Error(), "hunter2-s3cret")
 
 	t.Setenv("FLYPG_RPC_TIMEOUT", "soon")
 	_, err = ConfigFromEnv()
 	assert.ErrorContains(t, err, "FLYPG_RPC_TIMEOUT")
+	t.Setenv("FLYPG_RPC_TIMEOUT", "")
+	t.Setenv("FLYPG_AWAIT_TIMEOUT_POLICY", "maybe")
+	_, err = ConfigFromEnv()
+	assert.ErrorContains(t, err, "FLYPG_AWAIT_TIMEOUT_POLICY")
+}
+
+func TestSecretRequiredOutsideDevMode(t *testing.T) {
+	clearEnv(t)
+	base := Config{Region: "lax", PrimaryRegion: "syd", DSN: "postgres://u@127.0.0.1:1/app"}
+	for _, tc := range []struct {
+		name, secret, want string
+	}{
+		{"missing", "", "openssl rand -base64 32"},
+		{"short", "s3cret", "32"},
+		{"words", "correct horse battery staple and more words here", "words"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base
+			cfg.Secret = []byte(tc.secret)
+			_, err := Start(t.Context(), cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			if tc.secret != "" {
+				assert.NotContains(t, err.Error(), tc.secret, "the secret itself is never in an error")
+			}
+		})
+	}
 }
 
 func TestSplitJoin(t *testing.T) {
 	peers, dns := splitJoin([]string{"127.0.0.1:7946", "myapp.internal", "[fdaa::1]:7946"})
 	assert.Equal(t, []string{"127.0.0.1:7946", "[fdaa::1]:7946"}, peers)
 	assert.Equal(t, "myapp.internal", dns)
+}
+
+func TestWithDatabase(t *testing.T) {
+	got, err := withDatabase("postgres://u:p@h:5433/app?sslmode=disable", "other")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u:p@h:5433/other?sslmode=disable", got)
+	got, err = withDatabase("host=h port=5433 dbname=app", "other db")
+	require.NoError(t, err)
+	cfg, err := pgconn.ParseConfig(got)
+	require.NoError(t, err)
+	assert.Equal(t, "other db", cfg.Database)
+	assert.Equal(t, uint16(5433), cfg.Port)
 }

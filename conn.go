@@ -220,10 +220,10 @@ func (c *conn) queryLocal(ctx context.Context, query string, args []driver.Named
 		return nil, driver.ErrSkip
 	}
 	rows, err := c.queryer.QueryContext(ctx, query, args)
-	if err == nil {
-		c.trackLocal(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	return rows, err
+	return c.trackRows(ctx, query, rows), nil
 }
 
 func (c *conn) Ping(ctx context.Context) error {

@@ -61,18 +61,29 @@ func onPrimary(ctx context.Context) bool {
 // Tracked.LSN or a flypghttp token. The wait is bounded by
 // Config.AwaitTimeout; a read that still cannot be served locally then
 // runs on the primary, so it is never stale. A zero l changes nothing.
+//
+// The outcome is remembered for the context: once the local copy has
+// reached l, later statements do not ask again; once a wait for it has
+// failed, later reads go straight to the primary instead of each waiting
+// out AwaitTimeout.
 func AfterLSN(ctx context.Context, l lsn.LSN) context.Context {
 	if l == 0 {
 		return ctx
 	}
-	if prev := afterLSN(ctx); prev >= l {
+	if prev := afterLSN(ctx); prev != nil && prev.lsn >= l {
 		return ctx
 	}
-	return context.WithValue(ctx, afterLSNKey{}, l)
+	return context.WithValue(ctx, afterLSNKey{}, &after{lsn: l})
 }
 
-func afterLSN(ctx context.Context) lsn.LSN {
-	v, _ := ctx.Value(afterLSNKey{}).(lsn.LSN)
+// after is an AfterLSN target and what became of waiting for it.
+type after struct {
+	lsn   lsn.LSN
+	state atomic.Int32 // 0 not known, 1 reached locally, -1 a wait failed
+}
+
+func afterLSN(ctx context.Context) *after {
+	v, _ := ctx.Value(afterLSNKey{}).(*after)
 	return v
 }
 

@@ -119,13 +119,23 @@ func (e *ProcError) Error() string {
 // object, LISTEN): in a replica region each autocommit statement may run on
 // a different primary connection, so the state would silently vanish or
 // leak to another caller. Alternative says what to do instead.
+//
+// A statement refused before it ran is not committed. One whose session
+// state is found only after it ran on the primary (a function that took a
+// session advisory lock) has Committed set: the write is durable, but the
+// state did not survive the statement.
 type SessionStateError struct {
 	Statement   string
 	What        string
 	Alternative string
+	Committed   bool
 }
 
 func (e *SessionStateError) Error() string {
-	return fmt.Sprintf("flypg: %s cannot follow the caller in autocommit in a replica region (statement %.60q): %s",
+	if e.Committed {
+		return fmt.Sprintf("flypg: the write committed, but the %s it took was released when it ended (statement %.60q): %s",
+			e.What, e.Statement, e.Alternative)
+	}
+	return fmt.Sprintf("flypg: %s cannot follow the caller in autocommit where the local database is a replica (statement %.60q): %s",
 		e.What, e.Statement, e.Alternative)
 }

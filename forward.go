@@ -69,6 +69,7 @@ func (n *Node) open(ctx context.Context, node string, sel transport.Selector, no
 		return nil, err
 	}
 	ctx, cancel := n.withRPCTimeout(ctx)
+	n.counters.roundTrips.Add(1)
 	var s *transport.Stream
 	if node != "" {
 		s, err = n.transport.Open(ctx, node, method, b)
@@ -137,9 +138,9 @@ func (n *Node) remoteError(ctx context.Context, e *wire.Error) error {
 			return err
 		}
 		if e.Kind == wire.ErrCanceled {
-			return fmt.Errorf("flypg: on the primary: %w", context.Canceled)
+			return fmt.Errorf("flypg: on the primary: %s: %w", e.Message, context.Canceled)
 		}
-		return fmt.Errorf("flypg: on the primary: %w", context.DeadlineExceeded)
+		return fmt.Errorf("flypg: on the primary: %s: %w", e.Message, context.DeadlineExceeded)
 	case wire.ErrTxGone:
 		return ErrTxGone
 	case wire.ErrUnknown:

@@ -35,6 +35,11 @@ func cluster(t testing.TB) *pgcluster.Cluster {
 }
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		// This process is a child a test started to run one scenario with
+		// its own environment and default node (see child_test.go).
+		os.Exit(runChild(name))
+	}
 	code := m.Run()
 	if shared.c != nil {
 		if code != 0 {

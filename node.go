@@ -46,6 +46,9 @@ type Node struct {
 	bg        sync.WaitGroup
 	stop      chan struct{}
 
+	tokenOnce    sync.Once
+	tokenKeyring [][]byte
+
 	closeOnce sync.Once
 	closeErr  error
 	isClosed  atomic.Bool
@@ -78,11 +81,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.server = server.New(server.Config{
-		Backend:      be,
-		Databases:    catalog{n},
-		Procs:        lookupProc,
-		MaxTxPerPeer: cfg.MaxTxPerPeer,
-		Logger:       cfg.Logger,
+		Backend:       be,
+		Databases:     catalog{n},
+		Procs:         lookupProc,
+		MaxTxPerPeer:  cfg.MaxTxPerPeer,
+		TxIdleTimeout: cfg.RemoteTxIdleTimeout,
+		Logger:        cfg.Logger,
 	})
 	if n.role != roleDev {
 		if err := n.startCluster(ctx); err != nil {

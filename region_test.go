@@ -471,15 +471,6 @@ func TestReplicaRegionWithWritableLocalDatabase(t *testing.T) {
 	assert.Zero(t, st.Awaits)
 }
 
-func TestPrimaryRegionOnStandbyIsAnError(t *testing.T) {
-	c := cluster(t)
-	ctx := testCtx(t)
-	_, err := flypg.Start(ctx, flypg.Config{Region: "syd", PrimaryRegion: "syd", DSN: c.Replicas[0].DSN(), Secret: secret,
-		GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", GossipProfile: "local", Logger: quietLogger()})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "standby")
-}
-
 func TestNoPrimary(t *testing.T) {
 	c := cluster(t)
 	lax := startNode(t, "lax", c.Replicas[0].DSN(), nil, func(cfg *flypg.Config) { cfg.RPCTimeout = 300 * time.Millisecond })
@@ -502,7 +493,7 @@ func TestNoPrimary(t *testing.T) {
 	}
 }
 
-func TestRemoteTransactionLimitsAndCancel(t *testing.T) {
+func TestRemoteTransactionCancel(t *testing.T) {
 	r := startRegions(t, nil)
 	r.exec(t, "DROP TABLE IF EXISTS rtl; CREATE TABLE rtl (id int PRIMARY KEY)")
 	ctx := testCtx(t)
@@ -517,52 +508,6 @@ func TestRemoteTransactionLimitsAndCancel(t *testing.T) {
 	require.Equal(t, 1, r.syd.Stats().RemoteTx)
 	cancel()
 	assert.Eventually(t, func() bool { return r.syd.Stats().RemoteTx == 0 }, 5*time.Second, 5*time.Millisecond)
-
-	// One caller node may hold at most 64 remote transactions on a primary
-	// node; the 65th gets a clear error and the others are unaffected.
-	var txs []*sql.Tx
-	defer func() {
-		for _, tx := range txs {
-			_ = tx.Rollback()
-		}
-	}()
-	r.laxDB.SetMaxOpenConns(0)
-	for i := range 64 {
-		tx, err := r.laxDB.BeginTx(ctx, nil)
-		require.NoError(t, err)
-		txs = append(txs, tx)
-		_, err = tx.ExecContext(ctx, "SELECT 1")
-		require.NoError(t, err, "transaction %d", i)
-	}
-	tx, err = r.laxDB.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, "SELECT 1")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "limit")
-	require.NoError(t, tx.Rollback())
-	assert.Equal(t, 64, r.syd.Stats().RemoteTx)
-	for _, tx := range txs {
-		require.NoError(t, tx.Rollback())
-	}
-	txs = nil
-	assert.Zero(t, r.syd.Stats().RemoteTx)
-}
-
-func TestOversizedResult(t *testing.T) {
-	r := startRegions(t, nil)
-	r.exec(t, "DROP TABLE IF EXISTS big; CREATE TABLE big (id int PRIMARY KEY, v text)")
-	ctx := testCtx(t)
-	rows, err := r.laxDB.QueryContext(ctx, "INSERT INTO big VALUES (1, repeat('x', 5000000)) RETURNING v")
-	if err == nil {
-		rows.Close()
-	}
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "committed on the primary")
-	var n int
-	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM big").Scan(&n))
-	assert.Equal(t, 1, n, "the error says what happened: the row is there")
-	_, err = r.laxDB.ExecContext(ctx, "INSERT INTO big VALUES (2, 'small')")
-	require.NoError(t, err, "the link survived")
 }
 
 func TestForwardedSessionStateDoesNotLeak(t *testing.T) {
@@ -623,38 +568,4 @@ func TestPreparedStatementsRouteWhenRun(t *testing.T) {
 	require.NoError(t, dbSel.QueryRowContext(ctx).Scan(&rec))
 	assert.True(t, rec, "after the transaction the read runs on the replica again")
 	assert.Equal(t, before, r.lax.Stats().Forwarded)
-}
-
-func TestSessionStateOnThePrimaryIsNotPooled(t *testing.T) {
-	r := startRegions(t, nil)
-	r.exec(t, "DROP TABLE IF EXISTS sess2; CREATE TABLE sess2 (id int, tz text)")
-	ctx := testCtx(t)
-
-	// A plain SET inside a remote transaction outlives the transaction on
-	// its connection: that connection must not serve the next caller.
-	tx, err := r.laxDB.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, "SET TimeZone = 'Asia/Tokyo'")
-	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, "INSERT INTO sess2 VALUES (0, current_setting('TimeZone'))")
-	require.NoError(t, err)
-	require.NoError(t, tx.Commit())
-	for i := range 5 {
-		_, err := r.laxDB.ExecContext(ctx, "INSERT INTO sess2 VALUES ($1, current_setting('TimeZone'))", i+1)
-		require.NoError(t, err)
-	}
-	var tokyo int
-	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM sess2 WHERE tz = 'Asia/Tokyo'").Scan(&tokyo))
-	assert.Equal(t, 1, tokyo)
-
-	// A session advisory lock taken by a forwarded statement is not left
-	// behind on a pooled primary connection.
-	var ok bool
-	require.NoError(t, r.laxDB.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(4243)").Scan(&ok))
-	assert.True(t, ok)
-	assert.Eventually(t, func() bool {
-		var held int
-		err := r.primary.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4243").Scan(&held)
-		return err == nil && held == 0
-	}, 5*time.Second, 10*time.Millisecond, "the connection holding the lock was closed, not pooled")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/flypg/flypg/internal/backend"
 	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/router"
 )
 
 // prepare turns a statement into its wire form with the wrapped driver's
@@ -133,7 +134,14 @@ func (db *database) finish(ctx context.Context, end *wire.End, stmtErr error, re
 	if !end.Committed {
 		return nil
 	}
-	return db.committed(ctx, lsn.LSN(end.LSN), res)
+	if err := db.committed(ctx, lsn.LSN(end.LSN), res); err != nil {
+		return err
+	}
+	if end.LostLocks {
+		return &SessionStateError{Statement: "a forwarded write", What: router.BoundAdvisoryLock.String(), Committed: true,
+			Alternative: router.BoundAdvisoryLock.Alternative()}
+	}
+	return nil
 }
 
 // decodeAll decodes buffered parts into driver values, for an error that

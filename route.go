@@ -2,6 +2,7 @@ package flypg
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -67,6 +68,9 @@ func dispatch[T any](ctx context.Context, c *conn, query string, local func() (T
 		}
 		n.counters.local.Add(1)
 		v, err := local()
+		if err == nil && r.Class == router.Unsure {
+			v, err = settleUnsure(ctx, c, v)
+		}
 		if n.readOnlyRefusal(err) {
 			n.counters.retried.Add(1)
 			return remote(false)
@@ -84,9 +88,79 @@ func dispatch[T any](ctx context.Context, c *conn, query string, local func() (T
 // context's LSN, bounded by AwaitTimeout. false: it has not, and a read
 // must go to the primary to be current.
 func (c *conn) awaitAfter(ctx context.Context) bool {
-	l := afterLSN(ctx)
-	if l == 0 {
+	a := afterLSN(ctx)
+	if a == nil {
 		return true
 	}
-	return c.db.wait(ctx, l) == nil
+	switch a.state.Load() {
+	case 1:
+		return true
+	case -1:
+		return false
+	}
+	if c.db.wait(ctx, a.lsn) != nil {
+		a.state.Store(-1)
+		return false
+	}
+	a.state.Store(1)
+	return true
+}
+
+// settleUnsure finishes an Unsure statement (one calling a function that
+// may have side effects) that ran on the local replica. Its rows are read
+// ahead, up to prefetchLimit, so that a refusal as a write (25006) on any
+// row — not only the first — still sends it to the primary rather than
+// reach the app. And a standby accepts advisory locks: a function that took
+// a session lock there took it on the wrong server, where it excludes
+// nobody; the lock is released and the statement refused, as a session
+// lock taken in autocommit is.
+func settleUnsure[T any](ctx context.Context, c *conn, v T) (T, error) {
+	var zero T
+	if rows, ok := any(v).(driver.Rows); ok {
+		pr, err := prefetch(rows)
+		if err != nil {
+			return zero, err
+		}
+		if !pr.complete {
+			// Too big to read ahead; whatever the rest holds, the app sees.
+			return any(pr).(T), nil
+		}
+		v = any(pr).(T)
+	}
+	if err := c.releaseLocalLocks(ctx); err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// releaseLocalLocks refuses, after the fact, a statement that left a
+// session advisory lock on the local replica, releasing it.
+func (c *conn) releaseLocalLocks(ctx context.Context) error {
+	if c.queryer == nil {
+		return nil
+	}
+	n, err := c.queryInt(ctx, "SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()")
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := c.queryInt(ctx, "SELECT count(*) FROM (SELECT pg_catalog.pg_advisory_unlock_all()) u"); err != nil {
+		return err
+	}
+	return &SessionStateError{Statement: "a function called in autocommit", What: router.BoundAdvisoryLock.String(),
+		Alternative: "the function took a session advisory lock, which would have been held on the local replica, not the primary: " +
+			router.BoundAdvisoryLock.Alternative()}
+}
+
+func (c *conn) queryInt(ctx context.Context, q string) (int64, error) {
+	rows, err := c.queryer.QueryContext(ctx, q, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	n, _ := dest[0].(int64)
+	return n, nil
 }

@@ -15,6 +15,10 @@ import (
 // package metrics (which exports them to Prometheus). Counters count since
 // Start.
 type Stats struct {
+	// RoundTrips counts requests sent to serving nodes (a batch of
+	// statements, a description, a procedure call): the WAN round trips
+	// flypg paid.
+	RoundTrips int64
 	// Forwarded counts statements sent to a serving node (each statement
 	// of a remote transaction counts); Local those run on the local
 	// database; Retried reads the local replica refused as writes
@@ -78,6 +82,7 @@ type MemberStats struct {
 }
 
 type counters struct {
+	roundTrips                              atomic.Int64
 	forwarded, local, retried, primaryReads atomic.Int64
 	awaits, skipped, awaitTimeouts          atomic.Int64
 	committedUnknownLSN, unknownOutcomes    atomic.Int64
@@ -94,6 +99,7 @@ func (n *Node) Stats() Stats {
 	c := &n.counters
 	q := c.awaitLatency.Quantiles(0.5, 0.99)
 	s := Stats{
+		RoundTrips:      c.roundTrips.Load(),
 		Forwarded:       c.forwarded.Load(),
 		Local:           c.local.Load(),
 		Retried:         c.retried.Load(),

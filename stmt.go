@@ -123,10 +123,10 @@ func (s *stmt) queryLocal(ctx context.Context, args []driver.NamedValue) (rows d
 		}
 		rows, err = s.inner.Query(vals) //nolint:staticcheck // fallback for drivers without StmtQueryContext
 	}
-	if err == nil {
-		s.conn.trackLocal(ctx, s.query)
+	if err != nil {
+		return nil, err
 	}
-	return rows, err
+	return s.conn.trackRows(ctx, s.query, rows), nil
 }
 
 // CheckNamedValue defers to the statement, then to the connection, as

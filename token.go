@@ -1,6 +1,7 @@
 package flypg
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -30,7 +31,7 @@ var ErrInvalidToken = errors.New("flypg: invalid causal token")
 const (
 	tokenVersion = 1
 	tokenBody    = 1 + 8 + 8 + 8 // version, expiry (unix seconds), system identifier, LSN
-	tokenMAC     = 16            // truncated HMAC-SHA256: 128 bits is beyond forging
+	tokenMACLen  = 16            // truncated HMAC-SHA256: 128 bits is beyond forging
 )
 
 // Token returns a causal token for l, a commit LSN of the node's own
@@ -44,12 +45,12 @@ func (n *Node) tokenAt(l lsn.LSN, expiry time.Time) string {
 	if n.role == roleDev || l == 0 {
 		return ""
 	}
-	var b [tokenBody + tokenMAC]byte
+	var b [tokenBody + tokenMACLen]byte
 	b[0] = tokenVersion
 	binary.BigEndian.PutUint64(b[1:], uint64(expiry.Unix()))
-	binary.BigEndian.PutUint64(b[9:], n.self.id().SysID)
+	binary.BigEndian.PutUint64(b[9:], n.selfSysID())
 	binary.BigEndian.PutUint64(b[17:], uint64(l))
-	copy(b[tokenBody:], n.tokenMAC(n.cfg.Secret, b[:tokenBody]))
+	copy(b[tokenBody:], tokenMAC(n.tokenKeys()[0], b[:tokenBody]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -62,12 +63,12 @@ func (n *Node) ParseToken(tok string) (lsn.LSN, error) {
 		return 0, ErrInvalidToken
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) != tokenBody+tokenMAC || b[0] != tokenVersion {
+	if err != nil || len(b) != tokenBody+tokenMACLen || b[0] != tokenVersion {
 		return 0, fmt.Errorf("%w: malformed", ErrInvalidToken)
 	}
 	ok := false
-	for _, s := range append([][]byte{n.cfg.Secret}, n.cfg.PreviousSecrets...) {
-		if hmac.Equal(b[tokenBody:], n.tokenMAC(s, b[:tokenBody])) {
+	for _, key := range n.tokenKeys() {
+		if hmac.Equal(b[tokenBody:], tokenMAC(key, b[:tokenBody])) {
 			ok = true
 			break
 		}
@@ -78,21 +79,46 @@ func (n *Node) ParseToken(tok string) (lsn.LSN, error) {
 	if time.Now().Unix() > int64(binary.BigEndian.Uint64(b[1:])) {
 		return 0, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
-	if sys := binary.BigEndian.Uint64(b[9:]); sys != 0 && n.self.id().SysID != 0 && sys != n.self.id().SysID {
+	if sys := binary.BigEndian.Uint64(b[9:]); sys != n.selfSysID() {
 		return 0, fmt.Errorf("%w: made for another database", ErrInvalidToken)
 	}
 	return lsn.LSN(binary.BigEndian.Uint64(b[17:])), nil
 }
 
-// tokenMAC keys tokens from the secret and the app's name, so neither a
-// token of another app sharing a secret by accident nor anything else keyed
-// from the secret verifies as one.
-func (n *Node) tokenMAC(secret, body []byte) []byte {
-	key, err := hkdf.Key(sha256.New, secret, nil, "flypg/token/v1\x00"+n.cfg.App, 32)
-	if err != nil {
-		panic("flypg: hkdf: " + err.Error()) // only for lengths over 255*32
+// selfSysID is the system identifier of the node's own database, learned
+// now (bounded) if the node has not reached it yet: a token is only checked
+// against a known identity.
+func (n *Node) selfSysID() uint64 {
+	if id := n.self.id().SysID; id != 0 {
+		return id
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n.self.check(ctx) {
+		n.publish()
+	}
+	return n.self.id().SysID
+}
+
+// tokenKeys are the keys tokens are signed with (the first) and accepted
+// under: one per secret, derived from it and the app's name, so neither a
+// token of another app sharing a secret by accident nor anything else keyed
+// from the secret verifies as one. Derived once.
+func (n *Node) tokenKeys() [][]byte {
+	n.tokenOnce.Do(func() {
+		for _, secret := range append([][]byte{n.cfg.Secret}, n.cfg.PreviousSecrets...) {
+			key, err := hkdf.Key(sha256.New, secret, nil, "flypg/token/v1\x00"+n.cfg.App, 32)
+			if err != nil {
+				panic("flypg: hkdf: " + err.Error()) // only for lengths over 255*32
+			}
+			n.tokenKeyring = append(n.tokenKeyring, key)
+		}
+	})
+	return n.tokenKeyring
+}
+
+func tokenMAC(key, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
-	return m.Sum(nil)[:tokenMAC]
+	return m.Sum(nil)[:tokenMACLen]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"io"
+	"reflect"
 
 	"github.com/flypg/flypg/lsn"
 	"github.com/flypg/flypg/router"
@@ -14,19 +15,90 @@ import (
 // after it on the same session: at or past its commit. Only statements
 // that may write pay the extra query, and only when tracked.
 
-// trackLocal records the position after an autocommit statement that may
-// have written, outside a transaction.
-func (c *conn) trackLocal(ctx context.Context, query string) {
+// tracking reports whether a local autocommit statement must record the
+// position after it: under Track, outside a transaction, unless it only
+// reads.
+func (c *conn) tracking(ctx context.Context, query string) *Tracked {
 	t := tracked(ctx)
-	if t == nil || c.localTx || c.inner == nil {
-		return
+	if t == nil || c.localTx || c.inner == nil || c.node().analyze(c, query).Class == router.Read {
+		return nil
 	}
-	if c.node().analyze(c, query).Class == router.Read {
-		return
+	return t
+}
+
+// trackLocal records the position after a local autocommit statement that
+// may have written.
+func (c *conn) trackLocal(ctx context.Context, query string) {
+	if t := c.tracking(ctx, query); t != nil {
+		if l, ok := c.localLSN(ctx); ok {
+			t.record(l)
+		}
 	}
-	if l, ok := c.localLSN(ctx); ok {
-		t.record(l)
+}
+
+// trackRows defers trackLocal for a query (INSERT … RETURNING) until its
+// rows are closed: the session is busy with them until then.
+func (c *conn) trackRows(ctx context.Context, query string, rows driver.Rows) driver.Rows {
+	t := c.tracking(ctx, query)
+	if t == nil {
+		return rows
 	}
+	return &trackedRows{Rows: rows, done: func() {
+		if l, ok := c.localLSN(ctx); ok {
+			t.record(l)
+		}
+	}}
+}
+
+// trackedRows records the position once its rows are closed. It keeps the
+// wrapped rows' column-type answers.
+type trackedRows struct {
+	driver.Rows
+	done func()
+}
+
+func (r *trackedRows) Close() error {
+	err := r.Rows.Close()
+	if r.done != nil {
+		r.done()
+		r.done = nil
+	}
+	return err
+}
+
+func (r *trackedRows) ColumnTypeDatabaseTypeName(i int) string {
+	if x, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return x.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *trackedRows) ColumnTypeLength(i int) (int64, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
+		return x.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+func (r *trackedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
+		return x.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
+}
+
+func (r *trackedRows) ColumnTypeNullable(i int) (bool, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
+		return x.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+func (r *trackedRows) ColumnTypeScanType(i int) reflect.Type {
+	if x, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return x.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
 }
 
 // trackCommit records the position after a local transaction committed.

@@ -97,10 +97,10 @@ func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.T
 		b.Stmts = append(b.Stmts, *st)
 	}
 	n := t.conn.node()
-	n.counters.forwarded.Add(int64(len(b.Stmts)))
 	if t.begun && t.node == "" {
 		return nil, 0, ErrTxGone // it was never opened
 	}
+	n.counters.forwarded.Add(int64(len(b.Stmts)))
 	rep, err := n.send(ctx, t.conn.db, t.node, wire.MethodBatch, b)
 	if err != nil {
 		if t.begun && errors.Is(err, ErrNoPrimary) {

@@ -41,11 +41,22 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 	if primaryRegion == "" {
 		return primaryURL, nil
 	}
+	primaryURL = strings.TrimSpace(primaryURL) // as pgx reads it
 	inPrimary := region == primaryRegion
+	var out string
+	var err error
 	if strings.Contains(primaryURL, "://") {
-		return replicaURL(primaryURL, inPrimary, region)
+		out, err = replicaURL(primaryURL, inPrimary, region)
+	} else {
+		out, err = replicaKeyValue(primaryURL, inPrimary, region)
 	}
-	return replicaKeyValue(primaryURL, inPrimary, region)
+	if err != nil {
+		return "", err
+	}
+	if _, err := pgconn.ParseConfig(out); err != nil {
+		return "", fmt.Errorf("flypg: the database URL is not one pgx can use: %s", backend.Redact(err.Error(), out))
+	}
+	return out, nil
 }
 
 func replicaURL(primaryURL string, inPrimary bool, region string) (string, error) {
@@ -55,6 +66,18 @@ func replicaURL(primaryURL string, inPrimary bool, region string) (string, error
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return "", fmt.Errorf("flypg: the database URL has scheme %q; want postgres://", u.Scheme)
+	}
+	if i := strings.IndexFunc(primaryURL, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
+		return "", errors.New("flypg: the database URL contains a space, control or non-ASCII character: percent-encode it")
+	}
+	authority, _, _ := strings.Cut(primaryURL[strings.Index(primaryURL, "://")+3:], "/")
+	if strings.Count(authority, "@") > 1 {
+		return "", errors.New("flypg: the database URL contains '@' in its user name or password: percent-encode it (@ is %40)")
+	}
+	if strings.Contains(primaryURL, "#") {
+		// A '#' ends a URL's path: most likely an unencoded '#' in the
+		// password, which pgx and net/url would read differently.
+		return "", errors.New("flypg: the database URL contains '#': percent-encode special characters in the user name and password (# is %23)")
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" || strings.Contains(u.Host, ",") {
@@ -99,7 +122,13 @@ func replicaKeyValue(dsn string, inPrimary bool, region string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("flypg: the database connection string does not parse: %s", backend.Redact(err.Error(), dsn))
 	}
-	if len(cfg.Fallbacks) > 0 || strings.HasPrefix(cfg.Host, "/") {
+	var hosts string
+	for _, kv := range parseKeyValue(dsn) {
+		if kv[0] == "host" {
+			hosts = kv[1]
+		}
+	}
+	if strings.Contains(hosts, ",") || strings.HasPrefix(cfg.Host, "/") {
 		return "", errors.New("flypg: the database connection string must name exactly one TCP host to derive the replica's address from; set FLYPG_DSN (Config.DSN) to the local database instead")
 	}
 	host, err := nearestHost(cfg.Host, inPrimary, region)

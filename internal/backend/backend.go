@@ -60,6 +60,10 @@ type Backend interface {
 	// Exec runs st on c on the serving node, sending a statement's columns
 	// and rows as parts, and returns the rows affected.
 	Exec(ctx context.Context, c *sql.Conn, st *wire.Statement, send func(*wire.Part) error) (int64, error)
+	// SimpleRow runs text (which may hold several statements) with the
+	// simple query protocol on c, in one round trip, and returns the first
+	// row of the first result, its values as text (nil for NULL).
+	SimpleRow(ctx context.Context, c *sql.Conn, text string) ([]*string, error)
 	// Commit commits c's open transaction; COMMIT of a failed transaction
 	// is the driver's own error for it (pgx.ErrTxCommitRollback).
 	Commit(ctx context.Context, c *sql.Conn) error

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,6 +102,29 @@ func readResult(rr *pgconn.ResultReader, rows bool, send func(*wire.Part) error)
 		}
 	}
 	return tag.RowsAffected(), err
+}
+
+// SimpleRow runs text with the simple protocol.
+func (Pgx) SimpleRow(ctx context.Context, c *sql.Conn, text string) (row []*string, err error) {
+	err = pgConn(c, func(pc *pgconn.PgConn) error {
+		results, err := pc.Exec(ctx, text).ReadAll()
+		if err != nil {
+			return err
+		}
+		if len(results) == 0 || len(results[0].Rows) == 0 {
+			return errors.New("flypg: the query returned no row")
+		}
+		for _, v := range results[0].Rows[0] {
+			if v == nil {
+				row = append(row, nil)
+				continue
+			}
+			s := string(v)
+			row = append(row, &s)
+		}
+		return nil
+	})
+	return row, err
 }
 
 // Commit commits as pgx's Tx.Commit does.

@@ -25,7 +25,7 @@ func Redact(s, dsn string) string {
 }
 
 var (
-	urlPassword = regexp.MustCompile(`((?:postgres|postgresql)://[^:/@\s]*:)[^@\s]*@`)
+	urlPassword = regexp.MustCompile(`((?:postgres|postgresql)://[^:/@\s]*:)[^"'\n]*@`)
 	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
 )
 

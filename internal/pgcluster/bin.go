@@ -12,13 +12,14 @@ import (
 )
 
 // ErrNoBinaries reports that the PostgreSQL server binaries could not be found.
-var ErrNoBinaries = errors.New("pgcluster: PostgreSQL server binaries (initdb, postgres, pg_basebackup) not found; " +
+var ErrNoBinaries = errors.New("pgcluster: PostgreSQL server binaries (initdb, postgres) not found; " +
 	"install them with `sudo apt-get install -y postgresql` (Debian/Ubuntu), " +
-	"or set FLYPG_PG_BIN to the directory that holds them")
+	"or fetch another version with `scripts/ensure-pg.sh 17` and set FLYPG_PG_BIN to the directory it prints")
 
 // required are the programs a cluster needs; all must live in one directory
-// so that they come from the same PostgreSQL version.
-var required = []string{"initdb", "postgres", "pg_basebackup"}
+// so that they come from the same PostgreSQL version. pg_basebackup is used
+// when it is there too (Debian's packages have it, the npm builds do not).
+var required = []string{"initdb", "postgres"}
 
 // FindBinDir returns the directory holding PostgreSQL's server binaries:
 // $FLYPG_PG_BIN, else the directory of initdb on $PATH (symlinks resolved,
@@ -51,13 +52,20 @@ func FindBinDir() (string, error) {
 
 func checkBinDir(dir string) error {
 	for _, name := range required {
-		st, err := os.Stat(filepath.Join(dir, name))
-		if err != nil {
+		if err := executable(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("%w (%v)", ErrNoBinaries, err)
 		}
-		if st.Mode()&0o111 == 0 {
-			return fmt.Errorf("%w (%s is not executable)", ErrNoBinaries, name)
-		}
+	}
+	return nil
+}
+
+func executable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable", path)
 	}
 	return nil
 }

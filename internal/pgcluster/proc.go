@@ -70,25 +70,41 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 
 // run runs one of the cluster's helper programs to completion.
 func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
+	_, err := c.output(ctx, prog, args...)
+	return err
+}
+
+// output runs one of the cluster's programs to completion and returns what
+// it printed (stdout and stderr); a failure's error includes that output.
+func (c *Cluster) output(ctx context.Context, prog string, args ...string) (string, error) {
 	cmd := c.command(filepath.Join(c.bin, prog), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgcluster: %s: %w", prog, err)
+		return "", fmt.Errorf("pgcluster: %s: %w", cmd.Path, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("pgcluster: %s %s: %w\n%s", prog, strings.Join(args, " "), err, out.String())
+			return out.String(), fmt.Errorf("pgcluster: %s %s%s: %w\n%s", cmd.Path, strings.Join(args, " "), c.asUser(), err, out.String())
 		}
-		return nil
+		return out.String(), nil
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
 		<-done
-		return fmt.Errorf("pgcluster: %s: %w", prog, ctx.Err())
+		return out.String(), fmt.Errorf("pgcluster: %s: %w", prog, ctx.Err())
 	}
+}
+
+// asUser names the OS user programs run as, when it is not ourselves: a
+// permission error is otherwise puzzling.
+func (c *Cluster) asUser() string {
+	if c.user == nil {
+		return ""
+	}
+	return " (as the postgres OS user)"
 }
 
 // live holds the running clusters so that an interrupt can stop them. The
@@ -189,4 +205,43 @@ func baseDir() string {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var kids []int
+	for _, path := range stats {
+		if ppid, state, ok := procStat(path); ok && ppid == pid && state != 'Z' {
+			if k, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	_, state, ok := procStat(fmt.Sprintf("/proc/%d/stat", pid))
+	return ok && state != 'Z'
+}
+
+// procStat reads the parent and state from /proc/<pid>/stat: "pid (comm)
+// state ppid …", where comm may hold spaces and parentheses.
+func procStat(path string) (ppid int, state byte, ok bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 2 || len(fields[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return ppid, fields[0][0], err == nil
 }

@@ -43,6 +43,10 @@ func (s *Server) Port() int {
 	return s.port
 }
 
+// Addr is the server's "127.0.0.1:port", e.g. for ReplicateFrom or a
+// proxy's upstream.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())) }
+
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.dataDir }
 
@@ -142,13 +146,86 @@ func (s *Server) Running() bool {
 	}
 }
 
+// PID is the postmaster's process id while it runs, else 0. Its backends
+// are its children (each in a session of its own).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-s.exited:
+		return 0
+	default:
+		return s.cmd.Process.Pid
+	}
+}
+
+// Version is the server's PostgreSQL version (the cluster's).
+func (s *Server) Version() Version { return s.cluster.version }
+
 // Stop shuts the server down cleanly (fast shutdown), escalating to SIGKILL
 // after 10 s. Stopping a stopped server is a no-op.
 func (s *Server) Stop() error { return s.signalAndWait(syscall.SIGINT) }
 
 // Kill ends the server like a crash: an immediate shutdown (SIGQUIT) with no
-// checkpoint, so Restart goes through crash recovery.
+// checkpoint, so Restart goes through crash recovery. The postmaster still
+// tells its backends and replicas' senders to quit; Crash does not.
 func (s *Server) Kill() error { return s.signalAndWait(syscall.SIGQUIT) }
+
+// Crash SIGKILLs the postmaster and every process it started (backends,
+// WAL senders and receivers, background workers) at once, as an OOM kill
+// or a lost machine would: no process gets to say goodbye, clients see
+// their connections reset, and the next Start goes through crash recovery.
+// With fsync off, committed data survives (the OS still has it); it is a
+// process crash, not a power loss.
+func (s *Server) Crash() error {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	// Every child calls setsid(), so the postmaster's process group is just
+	// itself: find the children by parent. Stopped, it forks no new ones
+	// while we look.
+	pid := cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	kids := children(pid)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	// Orphans are reaped by init; wait until none runs, so that whatever
+	// the caller does next meets a server that is wholly gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, k := range kids {
+		for running(k) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("pgcluster: %s: process %d survived SIGKILL", s.Name, k)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Start starts a stopped server again on the port it had, as it was
+// configured (a replica resumes streaming). Starting a running server is a
+// no-op.
+func (s *Server) Start(ctx context.Context) error {
+	if s.Running() {
+		return nil
+	}
+	return s.start(ctx, s.Port())
+}
 
 func (s *Server) signalAndWait(sig syscall.Signal) error {
 	s.mu.Lock()

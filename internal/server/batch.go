@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/flypg/flypg/internal/backend"
 	"github.com/flypg/flypg/internal/wire"
@@ -50,15 +51,16 @@ func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, r
 	}
 	end := &wire.End{Committed: !read}
 	if read {
-		if _, stateful, err := judge(ctx, c, false); err != nil || stateful {
+		if sess, err := judge(ctx, s.cfg.Backend, c, false); err != nil || sess.stateful {
 			retire(c)
 		}
 	} else {
-		l, stateful, ok, err := commitLSN(ctx, c, t.Pool())
-		if stateful {
+		s.runAfterCommit(ctx)
+		sess, ok, err := commitLSN(ctx, s.cfg.Backend, c, t.Pool())
+		if sess.stateful {
 			retire(c)
 		}
-		end.LSN = uint64(l)
+		end.LSN, end.LostLocks = uint64(sess.lsn), sess.locks
 		if !ok {
 			end.Err = s.wireError(err)
 		}
@@ -88,14 +90,30 @@ func (s *Server) run(ctx context.Context, t Target, st *wire.Statement, w *reply
 // pool's bound is back-pressure, not a failure. A primary that cannot be
 // reached declines the request (nothing ran; another node may do better).
 func (s *Server) conn(ctx context.Context, t Target) (*sql.Conn, error) {
-	c, err := t.Pool().Conn(ctx)
+	wctx, cancel := queueCtx(ctx)
+	defer cancel()
+	c, err := t.Pool().Conn(wctx)
 	if err == nil {
 		return c, nil
 	}
-	if ctx.Err() == nil {
-		t.NotPrimary()
+	if wctx.Err() != nil {
+		return nil, fmt.Errorf("flypg: waited for one of the %d primary connections this node serves with: %w", t.Pool().Stats().MaxOpenConnections, wctx.Err())
 	}
+	t.NotPrimary()
 	return nil, fmt.Errorf("%w: no connection to the primary: %w", ErrDecline, err)
+}
+
+// queueCtx bounds a wait for capacity (a connection, a transaction slot) a
+// little before the caller's deadline, so that the answer "it did not run"
+// reaches the caller before its deadline does — where it would have to
+// report an unknown outcome instead.
+func queueCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(time.Until(dl)/4, 250*time.Millisecond)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // refused declines a request whose statement the database refused as a
@@ -118,4 +136,10 @@ func (s *Server) refused(t Target, err error, w *reply) error {
 func unknownOutcome(err error) *wire.Error {
 	return &wire.Error{Kind: wire.ErrUnknown,
 		Message: fmt.Sprintf("flypg: the connection to the primary failed mid-statement; it may or may not have committed: %v", err)}
+}
+
+func (s *Server) runAfterCommit(ctx context.Context) {
+	if f := s.afterCommit.Load(); f != nil {
+		(*f)(ctx)
+	}
 }

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
+
+	"github.com/flypg/flypg/internal/backend"
 
 	"github.com/flypg/flypg/lsn"
 )
@@ -18,45 +21,67 @@ import (
 //   - session advisory locks held by this backend;
 //   - SQL-level prepared statements (PREPARE; pgx's own protocol-level ones
 //     are not from_sql);
-//   - open cursors (after an autocommit statement only WITH HOLD ones);
+//   - open cursors (after an autocommit statement only WITH HOLD ones; the
+//     unnamed portal is this query's own);
 //   - LISTEN channels;
 //   - a temporary namespace (once created it lasts as long as the session).
-const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session')
- + (SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory')
+const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory'),
+ (SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session')
  + (SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)
- + (SELECT count(*) FROM pg_catalog.pg_cursors)
+ + (SELECT count(*) FROM pg_catalog.pg_cursors WHERE name <> '')
  + (SELECT count(*) FROM pg_catalog.pg_listening_channels())
  + (pg_catalog.pg_my_temp_schema() <> 0)::int`
 
 // judgeSQL reads the commit position and the session's state in one round
 // trip. The insert position, not pg_current_wal_lsn() (the write position),
 // so that it covers a commit made with synchronous_commit=off that the WAL
-// writer has not written yet.
+// writer has not written yet. RESET ALL then puts back every setting —
+// also custom placeholders (SET app.tenant, set_config('app.tenant', …))
+// that pg_settings does not list, so the count cannot see them: their value
+// never reaches the next caller. (The name of a placeholder, once made,
+// stays defined for the session, with an empty value; see docs/routing.md.)
 const (
-	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL
-	judgeReadSQL = "SELECT NULL::text, " + stateSQL
+	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL + "; RESET ALL"
+	judgeReadSQL = "SELECT NULL::text, " + stateSQL + "; RESET ALL"
 	lsnSQL       = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"
 )
+
+// session is what judge found.
+type session struct {
+	lsn      lsn.LSN
+	stateful bool // the connection must not be pooled
+	locks    bool // among that state, session advisory locks: the caller is told they were lost
+}
 
 // judge reads, on the session that just ran a statement or COMMIT, the
 // primary's WAL insert position (when wantLSN) and whether the session
 // holds state that must not reach the next caller.
-func judge(ctx context.Context, c *sql.Conn, wantLSN bool) (l lsn.LSN, stateful bool, err error) {
+func judge(ctx context.Context, b backend.Backend, c *sql.Conn, wantLSN bool) (session, error) {
 	q := judgeReadSQL
 	if wantLSN {
 		q = judgeSQL
 	}
-	var text sql.NullString
-	var n int64
-	if err := c.QueryRowContext(ctx, q).Scan(&text, &n); err != nil {
-		return 0, false, fmt.Errorf("flypg: read the primary's WAL position: %w", err)
+	row, err := b.SimpleRow(ctx, c, q)
+	if err == nil && len(row) != 3 {
+		err = fmt.Errorf("flypg: the session check returned %d columns", len(row))
 	}
-	if text.Valid {
-		if l, err = lsn.Parse(text.String); err != nil {
-			return 0, n > 0, err
+	if err != nil {
+		return session{}, fmt.Errorf("flypg: read the primary's WAL position: %w", err)
+	}
+	var locks, other int64
+	if row[1] != nil {
+		locks, _ = strconv.ParseInt(*row[1], 10, 64)
+	}
+	if row[2] != nil {
+		other, _ = strconv.ParseInt(*row[2], 10, 64)
+	}
+	s := session{stateful: locks+other > 0, locks: locks > 0}
+	if row[0] != nil {
+		if s.lsn, err = lsn.Parse(*row[0]); err != nil {
+			return s, err
 		}
 	}
-	return l, n > 0, nil
+	return s, nil
 }
 
 // insertLSN reads the WAL insert position on any connection of db: after a
@@ -69,23 +94,24 @@ func insertLSN(ctx context.Context, db *sql.DB) (lsn.LSN, error) {
 	return lsn.Parse(text)
 }
 
-// commitLSN is the LSN to report after a commit: read on the committing
-// session when that works, else on another connection. ok is false when
-// neither could be read: the commit is durable, its position unknown.
-func commitLSN(ctx context.Context, c *sql.Conn, db *sql.DB) (l lsn.LSN, stateful, ok bool, err error) {
-	l, stateful, err = judge(ctx, c, true)
+// commitLSN is what to report after a commit: read on the committing
+// session when that works, else the position on another connection. ok is
+// false when neither could be read: the commit is durable, its position
+// unknown.
+func commitLSN(ctx context.Context, b backend.Backend, c *sql.Conn, db *sql.DB) (s session, ok bool, err error) {
+	s, err = judge(ctx, b, c, true)
 	if err == nil {
-		return l, stateful, true, nil
+		return s, true, nil
 	}
 	// The session broke after COMMIT returned: whatever it held is gone
 	// with it, and a fresh reading elsewhere still covers the commit.
 	retire(c)
 	if ctx.Err() == nil {
 		if l, err2 := insertLSN(ctx, db); err2 == nil {
-			return l, false, true, nil
+			return session{lsn: l}, true, nil
 		}
 	}
-	return 0, false, false, err
+	return session{}, false, err
 }
 
 // retire closes a pooled connection instead of returning it to the pool.

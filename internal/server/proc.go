@@ -59,6 +59,7 @@ func (s *Server) RunProc(ctx context.Context, t Target, p *wire.Proc) (res *wire
 	}
 	res = &wire.ProcResult{Body: body}
 	if p.DB != nil {
+		s.runAfterCommit(ctx)
 		// Whatever the procedure committed is at or before the insert
 		// position now. If it cannot be read, the work is still done:
 		// say so rather than report a failure.

@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flypg/flypg/internal/backend"
@@ -94,6 +95,11 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
+	// afterCommit, when set, runs right after a forwarded write (autocommit
+	// statement, COMMIT, procedure) committed and before its commit
+	// position is read: fault-injection tests crash the primary there.
+	afterCommit atomic.Pointer[func(context.Context)]
+
 	mu      sync.Mutex
 	txs     map[txKey]*remoteTx
 	perPeer map[string]chan struct{}
@@ -113,6 +119,16 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, txs: map[txKey]*remoteTx{}, perPeer: map[string]chan struct{}{}}
+}
+
+// SetAfterCommit installs a fault-injection hook (nil removes it): f runs
+// after each forwarded write committed, before its position is read.
+func (s *Server) SetAfterCommit(f func(context.Context)) {
+	if f == nil {
+		s.afterCommit.Store(nil)
+		return
+	}
+	s.afterCommit.Store(&f)
 }
 
 // ServeRPC implements transport.Handler.

@@ -160,11 +160,13 @@ func (s *Server) takeSlot(ctx context.Context, peer string, key txKey) (chan str
 		s.perPeer[peer] = slot
 	}
 	s.mu.Unlock()
+	wctx, cancel := queueCtx(ctx)
+	defer cancel()
 	select {
 	case slot <- struct{}{}:
 		return slot, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("flypg: waited for one of the %d remote-transaction slots of node %s: %w", s.cfg.MaxTxPerPeer, peer, ctx.Err())
+	case <-wctx.Done():
+		return nil, fmt.Errorf("flypg: waited for one of the %d remote-transaction slots of node %s: %w", s.cfg.MaxTxPerPeer, peer, wctx.Err())
 	}
 }
 
@@ -198,9 +200,10 @@ func (s *Server) commit(ctx context.Context, key txKey, tx *remoteTx) *wire.End 
 		}
 		return &wire.End{Err: s.wireError(err)}
 	}
-	l, st, ok, err := commitLSN(ctx, tx.conn, tx.target.Pool())
-	stateful = st || !ok
-	end := &wire.End{Committed: true, LSN: uint64(l)}
+	s.runAfterCommit(ctx)
+	sess, ok, err := commitLSN(ctx, s.cfg.Backend, tx.conn, tx.target.Pool())
+	stateful = sess.stateful || !ok
+	end := &wire.End{Committed: true, LSN: uint64(sess.lsn), LostLocks: sess.locks}
 	if !ok {
 		end.Err = s.wireError(err)
 	}
@@ -214,8 +217,9 @@ func (s *Server) rollback(ctx context.Context, key txKey, tx *remoteTx) *wire.En
 	_, err := s.cfg.Backend.Exec(ctx, tx.conn, &wire.Statement{Query: "rollback", Simple: true}, nil)
 	stateful := true
 	if err == nil {
-		_, stateful, err = judge(ctx, tx.conn, false)
-		stateful = stateful || err != nil
+		var sess session
+		sess, err = judge(ctx, s.cfg.Backend, tx.conn, false)
+		stateful = sess.stateful || err != nil
 	}
 	s.release(tx, stateful)
 	return &wire.End{}

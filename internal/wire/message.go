@@ -116,6 +116,10 @@ type End struct {
 	// write that ran, or a COMMIT that succeeded. With LSN 0 it means the
 	// commit position could not be read.
 	Committed bool `msgpack:"k,omitempty"`
+	// LostLocks reports that the write left session advisory locks on its
+	// primary connection, which was closed rather than pooled: the locks
+	// were released when it returned.
+	LostLocks bool `msgpack:"ll,omitempty"`
 	// TxOpen reports that the remote transaction exists after the batch
 	// (even if a statement failed): the caller must end it.
 	TxOpen bool `msgpack:"o,omitempty"`

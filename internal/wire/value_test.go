@@ -141,13 +141,3 @@ func FuzzValueDecode(f *testing.F) {
 		}
 	})
 }
-
-func FuzzResultDecode(f *testing.F) {
-	b, err := Marshal(&Result{RowsAffected: 1, Columns: []Column{{Name: "a"}}, Rows: [][]Value{{{Kind: KindInt64, I: 1}}}, LSN: 5})
-	require.NoError(f, err)
-	f.Add(b)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var r Result
-		_ = Unmarshal(b, &r)
-	})
-}

@@ -1,0 +1,173 @@
+package flypg_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flypg/flypg"
+	"github.com/flypg/flypg/internal/pgcluster"
+)
+
+// eventually retries f until it succeeds or d passes, returning how long
+// the first success took.
+func eventually(t *testing.T, d time.Duration, f func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < d {
+		if err = f(); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, err, "still failing after %v", d)
+	return 0
+}
+
+// Failover without a redeploy: the primary dies and the replica in lax is
+// promoted. lax's node sees its database become the primary and takes
+// writes locally; syd's node, whose database is gone, forwards its writes
+// and reads to lax — no restart, no config change.
+func TestFailoverWithoutRestart(t *testing.T) {
+	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
+	fast := func(cfg *flypg.Config) { cfg.RoleCheckInterval = 200 * time.Millisecond }
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, fast)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, fast)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE fo (id bigserial PRIMARY KEY, src text)"))
+	require.NoError(t, c.Sync(ctx))
+	sydDB, laxDB := syd.OpenDB(), lax.OpenDB()
+	defer sydDB.Close()
+	defer laxDB.Close()
+	_, err := laxDB.ExecContext(ctx, "INSERT INTO fo (src) VALUES ('before')")
+	require.NoError(t, err)
+
+	require.NoError(t, c.Primary.Crash())
+	require.NoError(t, c.Replicas[0].Promote(ctx))
+	promoted := time.Now()
+
+	write := func(db *sql.DB, src string) func() error {
+		return func() error {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			var id int64
+			err := db.QueryRowContext(wctx, "INSERT INTO fo (src) VALUES ($1) RETURNING id", src).Scan(&id)
+			var ae *flypg.AwaitError
+			if errors.As(err, &ae) && errors.Is(err, flypg.ErrLocalUnavailable) && len(ae.Rows) == 1 {
+				// syd's own database is gone: the write committed on the
+				// new primary, and syd's reads go there too.
+				id, err = ae.Rows[0][0].(int64), nil
+			}
+			if err != nil {
+				return err
+			}
+			var ok bool
+			if err := db.QueryRowContext(wctx, "SELECT EXISTS (SELECT 1 FROM fo WHERE id = $1)", id).Scan(&ok); err != nil || !ok {
+				return errors.Join(err, errors.New("own write not visible"))
+			}
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	var laxTook, sydTook time.Duration
+	wg.Add(2)
+	go func() { defer wg.Done(); laxTook = eventually(t, 30*time.Second, write(laxDB, "lax")) }()
+	go func() { defer wg.Done(); sydTook = eventually(t, 30*time.Second, write(sydDB, "syd")) }()
+	wg.Wait()
+	t.Logf("first successful write after pg_promote: lax %v, syd %v (since promotion %v)", laxTook, sydTook, time.Since(promoted).Round(time.Millisecond))
+
+	var rec bool
+	require.NoError(t, laxDB.QueryRowContext(ctx, "SELECT pg_is_in_recovery()").Scan(&rec))
+	assert.False(t, rec, "lax's database is the primary now")
+	st := syd.Stats()
+	assert.NotZero(t, st.Forwarded, "syd forwards to the new primary")
+	var n int
+	require.NoError(t, laxDB.QueryRowContext(ctx, "SELECT count(*) FROM fo WHERE src IN ('before', 'lax', 'syd')").Scan(&n))
+	assert.GreaterOrEqual(t, n, 3)
+}
+
+// The local replica stops: reads go to the primary, writes keep
+// committing (an *AwaitError says they could not be awaited locally), and
+// when it is back both return to normal by themselves.
+func TestLocalReplicaDown(t *testing.T) {
+	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
+	fast := func(cfg *flypg.Config) { cfg.RoleCheckInterval = 200 * time.Millisecond }
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, fast)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, fast)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE rd (id bigserial PRIMARY KEY)"))
+	require.NoError(t, c.Sync(ctx))
+	db := lax.OpenDB()
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM rd").Scan(&n))
+
+	require.NoError(t, c.Replicas[0].Stop())
+	eventually(t, 10*time.Second, func() error {
+		var rec bool
+		if err := db.QueryRowContext(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+			return err
+		}
+		if rec {
+			return errors.New("still on the replica")
+		}
+		return nil
+	})
+	before := lax.Stats().PrimaryReads
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM rd").Scan(&n))
+	assert.Greater(t, lax.Stats().PrimaryReads, before, "reads go to the primary")
+	_, err := db.ExecContext(ctx, "INSERT INTO rd DEFAULT VALUES")
+	var ae *flypg.AwaitError
+	require.ErrorAs(t, err, &ae, "committed, not awaited: %v", err)
+	assert.ErrorIs(t, ae, flypg.ErrLocalUnavailable)
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM rd").Scan(&n))
+	assert.Equal(t, 1, n, "the write committed, and the read (on the primary) sees it")
+
+	require.NoError(t, c.Replicas[0].Start(ctx))
+	eventually(t, 20*time.Second, func() error {
+		var rec bool
+		if err := db.QueryRowContext(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+			return err
+		}
+		if !rec {
+			return errors.New("not back on the replica yet")
+		}
+		return nil
+	})
+	_, err = db.ExecContext(ctx, "INSERT INTO rd DEFAULT VALUES")
+	require.NoError(t, err, "writes are awaited again")
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM rd").Scan(&n))
+	assert.Equal(t, 2, n)
+}
+
+// A node lives through many role checks while it serves, under the race
+// detector (the role check once raced the node's start).
+func TestRoleChecksUnderLoad(t *testing.T) {
+	r := startRegions(t, func(cfg *flypg.Config) { cfg.RoleCheckInterval = 50 * time.Millisecond })
+	r.exec(t, "DROP TABLE IF EXISTS rl; CREATE TABLE rl (id int)")
+	ctx := testCtx(t)
+	deadline := time.Now().Add(6 * time.Second)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				_, err := r.laxDB.ExecContext(ctx, "INSERT INTO rl VALUES (1)")
+				assert.NoError(t, err)
+				_ = r.lax.Stats()
+				_ = r.syd.Stats()
+			}
+		}()
+	}
+	wg.Wait()
+}
