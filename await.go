@@ -11,9 +11,13 @@ import (
 // (and ctx). A copy that is itself writable has nothing to wait for; one
 // that is unreachable fails at once with ErrLocalUnavailable rather than
 // make every write sit out the timeout.
-func (db *database) wait(ctx context.Context, l lsn.LSN) error {
+func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err error) {
 	if l == 0 || db.writable() {
 		return nil
+	}
+	if obs := db.n.cfg.Observer; obs != nil {
+		octx := obs.AwaitStart(ctx, Await{Database: db.name, LSN: l, AfterLSN: afterLSN})
+		defer func() { obs.AwaitEnd(octx, err) }()
 	}
 	if !db.reachable() {
 		return ErrLocalUnavailable
@@ -53,7 +57,7 @@ func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result)
 	}
 	n.counters.awaits.Add(1)
 	start := time.Now()
-	err := db.wait(ctx, l)
+	err := db.wait(ctx, l, false)
 	if err == nil {
 		return nil
 	}

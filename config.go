@@ -102,8 +102,13 @@ type Config struct {
 	// InsecurePlaintext turns off TLS on the write link. For benchmarks and
 	// tests of the link itself only; never in production.
 	InsecurePlaintext bool
-	// Logger receives the node's logs. Default slog.Default().
+	// Logger receives the node's logs: nothing per statement at Info, one
+	// line per state change (local database unreachable and back, role
+	// changes, promotion). Default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told about every forwarded request and every
+	// await, for tracing. Default none.
+	Observer Observer
 }
 
 // AwaitTimeoutPolicy is what a committed but not yet replayed write

@@ -19,6 +19,10 @@ type reply struct {
 	r      *wire.Reader
 	cancel context.CancelFunc
 	done   bool
+
+	obs    Observer
+	obsCtx context.Context
+	err    error // why the reply was cut short, for the Observer
 }
 
 // streamReader adapts a transport stream's chunks to an io.Reader.
@@ -68,6 +72,11 @@ func (n *Node) open(ctx context.Context, node string, sel transport.Selector, no
 	if err != nil {
 		return nil, err
 	}
+	obs := n.cfg.Observer
+	if obs != nil {
+		ctx = obs.ForwardStart(ctx, describeForward(method, body))
+	}
+	obsCtx := ctx
 	ctx, cancel := n.withRPCTimeout(ctx)
 	n.counters.roundTrips.Add(1)
 	var s *transport.Stream
@@ -78,23 +87,51 @@ func (n *Node) open(ctx context.Context, node string, sel transport.Selector, no
 	}
 	if err != nil {
 		cancel()
-		return nil, n.linkError(ctx, err)
+		err = n.linkError(ctx, err)
+		if obs != nil {
+			obs.ForwardEnd(obsCtx, "", err)
+		}
+		return nil, err
 	}
-	return &reply{node: s.Node(), stream: s, r: wire.NewReader(&streamReader{s: s}), cancel: cancel}, nil
+	return &reply{node: s.Node(), stream: s, r: wire.NewReader(&streamReader{s: s}), cancel: cancel, obs: obs, obsCtx: obsCtx}, nil
+}
+
+// describeForward summarises a request for the Observer.
+func describeForward(method string, body any) Forward {
+	f := Forward{Method: method}
+	switch b := body.(type) {
+	case *wire.Batch:
+		f.Database, f.Statements, f.Read = b.DB.Name, len(b.Stmts), b.Read
+		if len(b.Stmts) > 0 {
+			f.Query = b.Stmts[len(b.Stmts)-1].Query
+		}
+	case *wire.Describe:
+		f.Database, f.Query = b.DB.Name, b.Query
+	case *wire.Proc:
+		f.Query = b.Name
+		if b.DB != nil {
+			f.Database = b.DB.Name
+		}
+	case *wire.Ping:
+		f.Database = b.DB.Name
+	}
+	return f
 }
 
 // next returns the next message of the reply into v. The reply ending
 // before its last message, or the link failing mid-way, is an unknown
 // outcome: the request was sent.
-func (r *reply) next(ctx context.Context, n *Node, v any) error {
-	err := r.r.Read(v)
-	if err == nil {
+func (r *reply) next(ctx context.Context, n *Node, v any) (err error) {
+	if err = r.r.Read(v); err == nil {
 		return nil
 	}
+	defer func() {
+		r.err = err
+		r.close()
+	}()
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	r.close()
 	var re *transport.RemoteError
 	if errors.As(err, &re) {
 		// The handler failed as a whole (a panic, a malformed request):
@@ -119,6 +156,9 @@ func (r *reply) close() {
 	r.done = true
 	_ = r.stream.Close()
 	r.cancel()
+	if r.obs != nil {
+		r.obs.ForwardEnd(r.obsCtx, r.node, r.err)
+	}
 }
 
 // remoteError rebuilds an error raised on the serving node: a PostgreSQL

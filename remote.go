@@ -81,6 +81,7 @@ func (c *conn) forwardExec(ctx context.Context, query string, args []driver.Name
 			}
 		}
 		if p.End != nil {
+			rep.close() // the reply is complete: the forward is over, the await is next
 			err := c.db.finish(ctx, p.End, stmtErr, func() result { return result{rowsAffected: affected} })
 			if err != nil {
 				return nil, err

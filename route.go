@@ -98,7 +98,7 @@ func (c *conn) awaitAfter(ctx context.Context) bool {
 	case -1:
 		return false
 	}
-	if c.db.wait(ctx, a.lsn) != nil {
+	if c.db.wait(ctx, a.lsn, true) != nil {
 		a.state.Store(-1)
 		return false
 	}

@@ -31,8 +31,13 @@ type Stats struct {
 	// failed (an *AwaitError, or success under AwaitTimeoutSucceed).
 	Awaits, Skipped, AwaitTimeouts int64
 	// AwaitP50 and AwaitP99 are the wait's own duration (from a log-scale
-	// histogram: they overstate by up to 25%).
+	// histogram: they overstate by up to 25%); AwaitLatency is that
+	// histogram.
 	AwaitP50, AwaitP99 time.Duration
+	AwaitLatency       Histogram
+	// Transactions counts the remote transactions this node began (ones
+	// that sent at least one batch).
+	Transactions int64
 	// Committed counts writes that committed whose commit position could
 	// not be read (*CommittedError); UnknownOutcomes writes whose outcome
 	// is unknown (ErrUnknownOutcome).
@@ -47,6 +52,22 @@ type Stats struct {
 	// Members are the cluster's live members as this node sees them, this
 	// node included (none in dev mode).
 	Members []MemberStats
+}
+
+// Histogram is a snapshot of a duration histogram: log-linear buckets, four
+// per power of two nanoseconds. Buckets holds the non-empty ones in
+// increasing order, each counting the durations above the previous
+// bucket's Upper and at most its own (not cumulative).
+type Histogram struct {
+	Buckets []HistogramBucket
+	Count   uint64
+	Sum     time.Duration
+}
+
+// HistogramBucket is one bucket of a Histogram.
+type HistogramBucket struct {
+	Upper time.Duration
+	Count uint64
 }
 
 // DatabaseStats describes one database of a node.
@@ -86,6 +107,7 @@ type counters struct {
 	forwarded, local, retried, primaryReads atomic.Int64
 	awaits, skipped, awaitTimeouts          atomic.Int64
 	committedUnknownLSN, unknownOutcomes    atomic.Int64
+	transactions                            atomic.Int64
 	awaitLatency                            histogram
 	lastAwaitLog                            atomic.Int64 // unix nanos of the last AwaitTimeoutSucceed warning
 }
@@ -93,6 +115,14 @@ type counters struct {
 type histogram struct{ hist.Histogram }
 
 func (h *histogram) record(d time.Duration) { h.Record(d) }
+
+func (h *histogram) snapshot() Histogram {
+	s := Histogram{Count: h.Count(), Sum: h.Sum()}
+	h.Buckets(func(upper time.Duration, n uint64) {
+		s.Buckets = append(s.Buckets, HistogramBucket{Upper: upper, Count: n})
+	})
+	return s
+}
 
 // Stats returns the node's counters and state.
 func (n *Node) Stats() Stats {
@@ -109,6 +139,8 @@ func (n *Node) Stats() Stats {
 		AwaitTimeouts:   c.awaitTimeouts.Load(),
 		AwaitP50:        q[0],
 		AwaitP99:        q[1],
+		AwaitLatency:    c.awaitLatency.snapshot(),
+		Transactions:    c.transactions.Load(),
 		Committed:       c.committedUnknownLSN.Load(),
 		UnknownOutcomes: c.unknownOutcomes.Load(),
 		RemoteTx:        n.server.OpenTx(),

@@ -110,6 +110,9 @@ func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.T
 		}
 		return nil, 0, err
 	}
+	if !t.begun {
+		n.counters.transactions.Add(1)
+	}
 	t.node, t.begun = rep.node, true
 	return rep, queued, nil
 }
@@ -346,6 +349,7 @@ func (t *remoteTx) Commit() error {
 		if p.End == nil {
 			continue
 		}
+		rep.close()
 		return t.conn.db.finish(ctx, p.End, nil, func() result { return result{} })
 	}
 }
