@@ -31,7 +31,9 @@ func (z zoned) Value() (driver.Value, error) { return z.t, nil }
 // valuerOfValuer returns another Valuer, which pgx evaluates in turn.
 type valuerOfValuer struct{ s string }
 
-func (v valuerOfValuer) Value() (driver.Value, error) { return sql.NullString{String: v.s, Valid: true}, nil }
+func (v valuerOfValuer) Value() (driver.Value, error) {
+	return sql.NullString{String: v.s, Valid: true}, nil
+}
 
 // Every argument pgx's stdlib accepts forwards and is stored exactly as pgx
 // stores it directly: each case is written by plain pgx on the primary and

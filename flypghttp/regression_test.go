@@ -1,4 +1,3 @@
-
 package flypghttp_test
 
 // Regression tests of root-package bugs found while building flypghttp

@@ -32,6 +32,18 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 }
 
+// BenchmarkAnalyzeCorpus classifies every statement of testdata/corpus.sql
+// once per op: the odd SQL, not the ORM's.
+func BenchmarkAnalyzeCorpus(b *testing.B) {
+	recs := loadCorpus(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, r := range recs {
+			AnalyzeOpts(r.SQL, r.Opts)
+		}
+	}
+}
+
 func BenchmarkClassifierCached(b *testing.B) {
 	c := NewClassifier(1024)
 	for _, q := range benchQueries {

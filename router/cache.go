@@ -14,9 +14,9 @@ const MaxCachedLen = 4096
 // numShards spreads lock contention; a power of two.
 const numShards = 16
 
-// Classifier is Analyze with a bounded cache keyed by the query text. It
-// is safe for concurrent use. A nil *Classifier classifies without
-// caching.
+// Classifier is AnalyzeOpts with a bounded cache keyed by the query text
+// and the Options. It is safe for concurrent use. A nil *Classifier
+// classifies without caching.
 type Classifier struct {
 	seed     maphash.Seed
 	perShard int
@@ -25,8 +25,22 @@ type Classifier struct {
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[string]Result
-	_  [32]byte // RWMutex (24) + map (8) + 32: one 64-byte cache line per shard
+	// m holds one map per Options variant (see variant): string keys keep
+	// lookups on the runtime's fast path for strings.
+	m [numVariants]map[string]Result
+	_ [24]byte // RWMutex (24) + maps (16) + 24: one 64-byte cache line per shard
+}
+
+// numVariants is the number of distinct Options.
+const numVariants = 2
+
+// variant numbers the Options a cached Result depends on: the same text
+// reads differently under standard_conforming_strings = off.
+func variant(o Options) int {
+	if o.NonStandardStrings {
+		return 1
+	}
+	return 0
 }
 
 // NewClassifier returns a Classifier that caches up to about capacity
@@ -47,34 +61,58 @@ func (c *Classifier) Classify(query string) Class { return c.Analyze(query).Clas
 
 // Analyze returns what the package-level Analyze returns for query, from
 // the cache when it can.
-func (c *Classifier) Analyze(query string) Result {
+func (c *Classifier) Analyze(query string) Result { return c.AnalyzeOpts(query, Options{}) }
+
+// AnalyzeOpts returns what the package-level AnalyzeOpts returns for query
+// and o, from the cache when it can.
+func (c *Classifier) AnalyzeOpts(query string, o Options) Result {
 	if c == nil || c.perShard == 0 || len(query) > MaxCachedLen {
-		return Analyze(query)
+		return AnalyzeOpts(query, o)
 	}
 	s := &c.shards[maphash.String(c.seed, query)&(numShards-1)]
+	v := variant(o)
 	s.mu.RLock()
-	r, ok := s.m[query]
+	r, ok := s.m[v][query]
 	s.mu.RUnlock()
 	if ok {
 		return r
 	}
-	r = Analyze(query)
+	r = AnalyzeOpts(query, o)
 	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[string]Result, min(c.perShard, 64)) // grows as needed
+	m := s.m[v]
+	if m == nil {
+		m = make(map[string]Result, min(c.perShard, 64)) // grows as needed
+		s.m[v] = m
 	}
-	if _, dup := s.m[query]; !dup {
-		if len(s.m) >= c.perShard {
-			for k := range s.m { // map order is random: evict one at random
-				delete(s.m, k)
-				break
-			}
+	if _, dup := m[query]; !dup {
+		if s.len() >= c.perShard {
+			s.evict()
 		}
 		// Clone: the caller's string may share a larger buffer we must not pin.
-		s.m[strings.Clone(query)] = r
+		m[strings.Clone(query)] = r
 	}
 	s.mu.Unlock()
 	return r
+}
+
+// len returns the number of results the shard holds; s.mu must be held.
+func (s *shard) len() int {
+	n := 0
+	for _, m := range s.m {
+		n += len(m)
+	}
+	return n
+}
+
+// evict deletes an arbitrary entry of the shard; s.mu must be held. Map
+// order is random, so the first key met is one at random.
+func (s *shard) evict() {
+	for _, m := range s.m {
+		for k := range m {
+			delete(m, k)
+			return
+		}
+	}
 }
 
 // Len returns the number of cached results.
@@ -86,7 +124,7 @@ func (c *Classifier) Len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
-		n += len(s.m)
+		n += s.len()
 		s.mu.RUnlock()
 	}
 	return n

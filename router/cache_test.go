@@ -14,6 +14,7 @@ func TestClassifierMatchesAnalyze(t *testing.T) {
 	c := NewClassifier(1024)
 	for range 2 { // the second round is served from the cache
 		for _, r := range loadCorpus(t) {
+			assert.Equalf(t, AnalyzeOpts(r.SQL, r.Opts), c.AnalyzeOpts(r.SQL, r.Opts), "%s", r)
 			assert.Equalf(t, Analyze(r.SQL), c.Analyze(r.SQL), "%s", r)
 			assert.Equalf(t, Classify(r.SQL), c.Classify(r.SQL), "%s", r)
 		}
@@ -47,12 +48,35 @@ func TestClassifierBounded(t *testing.T) {
 	assert.Equal(t, before, c.Len(), "texts longer than MaxCachedLen are not cached")
 }
 
+// The same text reads differently under standard_conforming_strings = off:
+// the cache must not answer one session's question with the other's.
+func TestClassifierKeysOnOptions(t *testing.T) {
+	const q = `SELECT 'a\'', pg_try_advisory_lock(42) --'`
+	nonStd := Options{NonStandardStrings: true}
+	for _, c := range []*Classifier{NewClassifier(64), nil} {
+		for range 2 {
+			assert.Equal(t, Read, c.Analyze(q).Class)
+			assert.Equal(t, SessionBound, c.AnalyzeOpts(q, nonStd).Class)
+			assert.Equal(t, BoundAdvisoryLock, c.AnalyzeOpts(q, nonStd).Bound)
+			assert.Equal(t, Read, c.AnalyzeOpts(q, Options{}).Class)
+		}
+	}
+	c := NewClassifier(64)
+	c.Analyze(q)
+	c.AnalyzeOpts(q, nonStd)
+	assert.Equal(t, 2, c.Len(), "one entry per text and options")
+}
+
 func TestClassifierHitDoesNotAllocate(t *testing.T) {
 	c := NewClassifier(64)
 	for _, q := range benchQueries {
 		c.Analyze(q.sql)
 		allocs := testing.AllocsPerRun(100, func() { c.Analyze(q.sql) })
 		assert.Zerof(t, allocs, "%s", q.name)
+		nonStd := Options{NonStandardStrings: true}
+		c.AnalyzeOpts(q.sql, nonStd)
+		allocs = testing.AllocsPerRun(100, func() { c.AnalyzeOpts(q.sql, nonStd) })
+		assert.Zerof(t, allocs, "%s (nonstandard strings)", q.name)
 	}
 }
 
@@ -68,7 +92,7 @@ func TestClassifierConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 2000 {
 				r := recs[(i*7+g*13)%len(recs)]
-				if got := c.Classify(r.SQL); got != r.Label {
+				if got := c.AnalyzeOpts(r.SQL, r.Opts).Class; got != r.Label {
 					errs <- fmt.Sprintf("%s: got %v", r, got)
 					return
 				}

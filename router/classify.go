@@ -1,12 +1,32 @@
 package router
 
+// Options describe the session a statement will run in, where that changes
+// how its text must be read. The zero Options is PostgreSQL's default
+// configuration.
+type Options struct {
+	// NonStandardStrings is standard_conforming_strings = off, under which
+	// a backslash in a plain '…' or N'…' string escapes the next character
+	// (as in E'…'): 'it\'s' is one string. A driver should set it from the
+	// standard_conforming_strings parameter its connection reports
+	// (pgconn.PgConn.ParameterStatus), since a session, role or database
+	// can turn it off.
+	NonStandardStrings bool
+}
+
 // Classify returns the routing class of query. It is Analyze(query).Class.
 func Classify(query string) Class { return Analyze(query).Class }
 
-// Analyze classifies every statement of query and combines them:
+// Analyze classifies query for a session with the default Options. It is
+// AnalyzeOpts(query, Options{}).
+func Analyze(query string) Result { return AnalyzeOpts(query, Options{}) }
+
+// AnalyzeOpts classifies every statement of query, read as a session
+// configured as o reads it, and combines them:
 //
 //   - no statement at all (empty text, only comments or semicolons): Read;
-//   - any LISTEN/UNLISTEN: Listen;
+//   - any SessionBound statement: SessionBound, whatever else the string
+//     holds (the state it leaves outlives a COMMIT, so not even a complete
+//     block can contain it), with Result.Bound the first one's kind;
 //   - a complete block — the first statement BEGIN or START TRANSACTION,
 //     the last COMMIT/END/ROLLBACK/ABORT, and in between only
 //     SAVEPOINT/RELEASE/ROLLBACK TO — takes the greatest class of the
@@ -16,10 +36,13 @@ func Classify(query string) Class { return Analyze(query).Class }
 //   - any other transaction control: TxControl;
 //   - otherwise the greatest class: Read < Session < Unsure < Write.
 //
-// Analyze does not allocate, never panics and is deterministic; it does not
-// cache. Use a Classifier to cache results.
-func Analyze(query string) Result {
-	a := analyzer{lx: lexer{s: query}}
+// A statement whose only session effect is a set_config call is Session
+// when it otherwise reads, and sets Has(Session) when it writes.
+//
+// AnalyzeOpts does not allocate, never panics and is deterministic; it
+// does not cache. Use a Classifier to cache results.
+func AnalyzeOpts(query string, o Options) Result {
+	a := analyzer{lx: lexer{s: query, nonStd: o.NonStandardStrings}}
 	return a.run()
 }
 
@@ -41,6 +64,17 @@ const maxNesting = 4
 type analyzer struct {
 	lx             lexer
 	explainAnalyze bool
+	// What the current statement leaves in its session: the first
+	// session-bound effect, and whether it changes settings.
+	bound   Bound
+	session bool
+}
+
+// bind records a session-bound effect of the current statement.
+func (a *analyzer) bind(b Bound) {
+	if a.bound == NotBound {
+		a.bound = b
+	}
 }
 
 func (a *analyzer) run() Result {
@@ -59,8 +93,19 @@ func (a *analyzer) run() Result {
 			continue
 		}
 		a.lx.unread(t)
+		a.bound, a.session = NotBound, false
 		c, tk := a.statement(0)
 		a.skipStatement()
+		if a.bound != NotBound {
+			c = SessionBound
+			if r.Bound == NotBound {
+				r.Bound = a.bound
+			}
+		}
+		if a.session {
+			r.seen |= 1 << Session
+			c = max(c, Session)
+		}
 		r.Statements++
 		r.seen |= 1 << c
 		if r.Statements == 1 {
@@ -80,8 +125,8 @@ func (a *analyzer) run() Result {
 	}
 	r.ExplainAnalyze = a.explainAnalyze
 	switch {
-	case r.Has(Listen):
-		r.Class = Listen
+	case r.Has(SessionBound):
+		r.Class = SessionBound
 	case r.Has(TxControl):
 		r.Class = TxControl
 		if r.Statements >= 2 && first == txBegin && last == txEnd && begins == 1 && ends == 1 && other == 0 {
@@ -117,7 +162,8 @@ func (a *analyzer) atEnd(t token) bool {
 }
 
 // statement classifies one statement. It may stop before the statement's
-// end; it never consumes the ";" that ends it.
+// end; it never consumes the ";" that ends it. Session-bound effects and
+// settings changes are recorded in a.bound and a.session.
 func (a *analyzer) statement(nesting int) (Class, txKind) {
 	lx := &a.lx
 	t := lx.next()
@@ -136,6 +182,9 @@ func (a *analyzer) statement(nesting int) (Class, txKind) {
 	case sQuery:
 		lx.unread(t)
 		return a.query(false), txNone
+	case sDML:
+		a.calls()
+		return Write, txNone
 	case sRead:
 		return Read, txNone
 	case sSession:
@@ -151,7 +200,11 @@ func (a *analyzer) statement(nesting int) (Class, txKind) {
 	case sExecute:
 		return Unsure, txNone
 	case sListen:
-		return Listen, txNone
+		a.bind(BoundListen)
+		return SessionBound, txNone
+	case sDo:
+		a.do()
+		return Write, txNone
 	case sBegin:
 		return TxControl, txBegin
 	case sStart:
@@ -177,6 +230,7 @@ type stmtKind uint8
 const (
 	sWrite stmtKind = iota // also every word not in stmtWords
 	sQuery
+	sDML
 	sRead
 	sSession
 	sExplain
@@ -185,6 +239,7 @@ const (
 	sPrepare
 	sExecute
 	sListen
+	sDo
 	sBegin
 	sStart
 	sEnd
@@ -193,17 +248,18 @@ const (
 )
 
 // stmtWords maps a statement's first word to how it is classified. Every
-// other first word (INSERT, UPDATE, DELETE, MERGE, TRUNCATE, CALL, DO,
-// ALTER, DROP, GRANT, VACUUM, LOCK, NOTIFY, …, and unknown words) is a
-// Write.
+// other first word (TRUNCATE, ALTER, DROP, GRANT, VACUUM, LOCK, NOTIFY, …,
+// and unknown words) is a Write.
 var stmtWords = map[string]stmtKind{
 	"select": sQuery, "values": sQuery, "table": sQuery, "with": sQuery,
+	"insert": sDML, "update": sDML, "delete": sDML, "merge": sDML, "call": sDML,
 	"show": sRead, "fetch": sRead, "move": sRead,
 	"set": sSession, "reset": sSession, "discard": sSession,
 	"deallocate": sSession, "close": sSession, "load": sSession,
-	"explain": sExplain, "copy": sCopy, "declare": sDeclare,
+	"unlisten": sSession,
+	"explain":  sExplain, "copy": sCopy, "declare": sDeclare,
 	"prepare": sPrepare, "execute": sExecute,
-	"listen": sListen, "unlisten": sListen,
+	"listen": sListen, "do": sDo,
 	"begin": sBegin, "start": sStart,
 	"commit": sEnd, "end": sEnd, "rollback": sEnd, "abort": sEnd,
 	"savepoint": sSavepoint, "release": sSavepoint,

@@ -14,9 +14,30 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestClassString(t *testing.T) {
 	for c, want := range map[Class]string{
 		Read: "Read", Session: "Session", Unsure: "Unsure", Write: "Write",
-		TxControl: "TxControl", Listen: "Listen", 0: "Class(0)", 200: "Class(200)",
+		TxControl: "TxControl", SessionBound: "SessionBound", 0: "Class(0)", 200: "Class(200)",
 	} {
 		assert.Equal(t, want, c.String())
+	}
+	assert.Equal(t, SessionBound, Listen, "the deprecated name refuses what LISTEN did")
+	assert.Less(t, TxControl, SessionBound, "SessionBound is the greatest class")
+}
+
+func TestBound(t *testing.T) {
+	for b, want := range map[Bound]string{
+		NotBound: "none", BoundAdvisoryLock: "advisory lock", BoundSequenceState: "sequence state",
+		BoundTempObject: "temporary object", BoundListen: "listen", 9: "Bound(9)",
+	} {
+		assert.Equal(t, want, b.String())
+	}
+	assert.Empty(t, NotBound.Alternative())
+	assert.Empty(t, Bound(9).Alternative())
+	for b, want := range map[Bound]string{
+		BoundAdvisoryLock:  "pg_advisory_xact_lock",
+		BoundSequenceState: "RETURNING",
+		BoundTempObject:    "BeginTx",
+		BoundListen:        "primary",
+	} {
+		assert.Containsf(t, b.Alternative(), want, "%v", b)
 	}
 }
 
@@ -38,10 +59,35 @@ func TestResult(t *testing.T) {
 		{sql: "BEGIN; INSERT INTO t VALUES (1); COMMIT", want: Result{Class: Write, Statements: 3}, has: []Class{TxControl, Write}},
 		{sql: "BEGIN; COMMIT", want: Result{Class: Read, Statements: 2}, has: []Class{TxControl}, hasnt: []Class{Read}},
 		{sql: "BEGIN", want: Result{Class: TxControl, Statements: 1}},
-		{sql: "BEGIN; LISTEN x; COMMIT", want: Result{Class: Listen, Statements: 3}, has: []Class{TxControl, Listen}},
+		{sql: "BEGIN; LISTEN x; COMMIT", want: Result{Class: SessionBound, Bound: BoundListen, Statements: 3}, has: []Class{TxControl, SessionBound}},
+		{sql: "UNLISTEN *", want: Result{Class: Session, Statements: 1}, has: []Class{Session}},
+		// set_config in a read: Session; in a write: Has(Session).
+		{sql: "SELECT set_config('app.tenant','A',false)", want: Result{Class: Session, Statements: 1}, has: []Class{Session}, hasnt: []Class{Read}},
+		{sql: "SELECT set_config('a', 'b', false), nextval('s')", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "INSERT INTO t VALUES (set_config('a', 'b', false))", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "UPDATE t SET x = pg_catalog.set_config('a', 'b', false)", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "CREATE TABLE t AS SELECT set_config('a', 'b', false)", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "DO $$ BEGIN SET search_path = x; END $$", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "DO $$ BEGIN PERFORM set_config('a', 'b', false); END $$", want: Result{Class: Write, Statements: 1}, has: []Class{Write, Session}},
+		{sql: "DO $$ BEGIN UPDATE t SET x = 1; END $$", want: Result{Class: Write, Statements: 1}, hasnt: []Class{Session}},
+		{sql: "EXPLAIN SELECT set_config('a', 'b', false)", want: Result{Class: Read, Statements: 1}, hasnt: []Class{Session}},
+		{sql: "SELECT set_config('a', 'b', false), add_one(1)", want: Result{Class: Unsure, Statements: 1}, has: []Class{Unsure, Session}},
+		{sql: "INSERT INTO t VALUES (1)", want: Result{Class: Write, Statements: 1}, hasnt: []Class{Session}},
+		// SessionBound wins over everything, and Bound is the first one's.
+		{sql: "SELECT pg_advisory_lock(1)", want: Result{Class: SessionBound, Bound: BoundAdvisoryLock, Statements: 1}, has: []Class{SessionBound}},
+		{sql: "SELECT currval('s'), pg_advisory_lock(1)", want: Result{Class: SessionBound, Bound: BoundSequenceState, Statements: 1}},
+		{sql: "SELECT 1; CREATE TEMP TABLE x (); LISTEN y", want: Result{Class: SessionBound, Bound: BoundTempObject, Statements: 3}, has: []Class{Read, SessionBound}},
+		{sql: "BEGIN; SELECT pg_advisory_lock(1); COMMIT", want: Result{Class: SessionBound, Bound: BoundAdvisoryLock, Statements: 3}, has: []Class{TxControl}},
+		{sql: "BEGIN; SELECT pg_advisory_lock(1)", want: Result{Class: SessionBound, Bound: BoundAdvisoryLock, Statements: 2}, has: []Class{TxControl}},
+		{sql: "SET x = 1; SELECT lastval()", want: Result{Class: SessionBound, Bound: BoundSequenceState, Statements: 2}, has: []Class{Session}},
+		{sql: "SELECT pg_advisory_xact_lock(1)", want: Result{Class: Write, Statements: 1}},
+		{sql: "EXPLAIN SELECT pg_advisory_lock(1)", want: Result{Class: Read, Statements: 1}},
+		{sql: "EXPLAIN ANALYZE SELECT pg_advisory_lock(1)", want: Result{Class: SessionBound, Bound: BoundAdvisoryLock, Statements: 1, ExplainAnalyze: true}},
+		{sql: "EXPLAIN SELECT 1; SELECT pg_advisory_lock(1)", want: Result{Class: SessionBound, Bound: BoundAdvisoryLock, Statements: 2}},
 	} {
 		got := Analyze(tc.sql)
 		assert.Equalf(t, tc.want.Class.String(), got.Class.String(), "%q", tc.sql)
+		assert.Equalf(t, tc.want.Bound.String(), got.Bound.String(), "%q bound", tc.sql)
 		assert.Equalf(t, tc.want.Statements, got.Statements, "%q statements", tc.sql)
 		assert.Equalf(t, tc.want.ExplainAnalyze, got.ExplainAnalyze, "%q explain analyze", tc.sql)
 		for _, c := range tc.has {
@@ -64,15 +110,30 @@ func TestHostileInput(t *testing.T) {
 	assert.Equal(t, Write, Classify(deepWrite))
 	assert.Equal(t, Unsure, Classify("SELECT "+strings.Repeat("(", 40)+"f(1)"+strings.Repeat(")", 40)))
 
+	// Long runs of what the lexer looks ahead over or back at.
+	for _, s := range []string{
+		"SELECT U&'a'" + strings.Repeat(" UESCAPE U&'a'", 100000),
+		"SELECT 'a'" + strings.Repeat("\n'a'", 100000),
+		"SELECT 'a'" + strings.Repeat("\n", 100000),
+		"SELECT 'a' --" + strings.Repeat("x", 100000),
+		"SELECT " + strings.Repeat("/*", 100000),
+		"SELECT " + strings.Repeat("$a", 100000),
+		"DO $$" + strings.Repeat("'a' \"b\" ", 50000) + "$$",
+		strings.Repeat("SELECT 1 INTO LOCAL ", 50000),
+	} {
+		assert.NotPanicsf(t, func() { Analyze(s) }, "%.40q…", s)
+	}
+	assert.Equal(t, SessionBound, Classify("DO $$"+strings.Repeat("'a' ", 50000)+"PERFORM pg_advisory_lock(1); $$"))
+
 	explains := strings.Repeat("EXPLAIN ANALYZE ", 1000) + "SELECT 1"
 	assert.Equal(t, Write, Classify(explains), "EXPLAIN nesting beyond maxNesting is not understood: Write")
 	prepares := strings.Repeat("PREPARE p AS ", 1000) + "SELECT 1"
 	assert.Equal(t, Write, Classify(prepares))
 
-	for _, s := range []string{"\x00", "\xff\xfe", "SELECT \x00 1", "$", "$$", "$a", "$a$", "E'", "U&", "U&'", `"`, "'", "/*", "--", "(", ")", "((", "))", "EXPLAIN (", "EXPLAIN (ANALYZE", "COPY (", "COPY", "PREPARE", "PREPARE x", "DECLARE", "CREATE OR", "CREATE OR REPLACE FUNCTION f() BEGIN ATOMIC", "START", "WITH", "WITH x AS (", "SELECT * FROM t FOR", "COMMIT AND", strings.Repeat(";", 1000)} {
+	for _, s := range []string{"\x00", "\xff\xfe", "U&\"", "U&\"\\", "U&\"a\" UESCAPE", "U&\"a\" UESCAPE '", "U&\"\\D800\"(", "E'\\", "'a'\n", "'a'\n--", "'a' --", "DO", "DO $", "DO '", "DO $a$", "DO E'\\", "CREATE TEMP", "CREATE TABLE pg_temp", "CREATE TABLE pg_temp.", "SELECT 1 INTO", "SELECT 1 INTO LOCAL", "SELECT 1 INTO pg_temp", "LISTEN", "1e", "1e+", ".", "1.", "SELECT \x00 1", "$", "$$", "$a", "$a$", "E'", "U&", "U&'", `"`, "'", "/*", "--", "(", ")", "((", "))", "EXPLAIN (", "EXPLAIN (ANALYZE", "COPY (", "COPY", "PREPARE", "PREPARE x", "DECLARE", "CREATE OR", "CREATE OR REPLACE FUNCTION f() BEGIN ATOMIC", "START", "WITH", "WITH x AS (", "SELECT * FROM t FOR", "COMMIT AND", strings.Repeat(";", 1000)} {
 		assert.NotPanicsf(t, func() { Analyze(s) }, "%q", s)
 		c := Classify(s)
-		assert.Truef(t, c >= Read && c <= Listen, "%q: %v", s, c)
+		assert.Truef(t, c >= Read && c <= SessionBound, "%q: %v", s, c)
 	}
 }
 
@@ -91,8 +152,10 @@ func TestAnalyzeDoesNotAllocate(t *testing.T) {
 	}
 	// And the whole corpus, which exercises every branch.
 	for _, r := range loadCorpus(t) {
-		allocs := testing.AllocsPerRun(5, func() { Analyze(r.SQL) })
+		allocs := testing.AllocsPerRun(5, func() { AnalyzeOpts(r.SQL, r.Opts) })
 		require.Zerof(t, allocs, "%s", r)
+		allocs = testing.AllocsPerRun(5, func() { AnalyzeOpts(r.SQL, Options{NonStandardStrings: !r.Opts.NonStandardStrings}) })
+		require.Zerof(t, allocs, "%s, the other standard_conforming_strings", r)
 	}
 }
 

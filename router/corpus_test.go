@@ -18,17 +18,34 @@ const corpusPath = "testdata/corpus.sql"
 type record struct {
 	Line       int // of the record's first line, for messages
 	Label      Class
+	Bound      string // Result.Bound.String() for a sessionbound record
 	Standby    string // ok, refused, error or skip
+	Holds      bool   // the standby session holds an advisory lock afterwards
+	Opts       Options
 	Autocommit bool
 	Why        string
 	SQL        string
 }
 
-func (r record) String() string { return fmt.Sprintf("%s:%d %q", corpusPath, r.Line, r.SQL) }
+func (r record) String() string {
+	nonstd := ""
+	if r.Opts.NonStandardStrings {
+		nonstd = " (nonstandard strings)"
+	}
+	return fmt.Sprintf("%s:%d %q%s", corpusPath, r.Line, r.SQL, nonstd)
+}
 
 var labels = map[string]Class{
 	"read": Read, "session": Session, "unsure": Unsure,
-	"write": Write, "txcontrol": TxControl, "listen": Listen,
+	"write": Write, "txcontrol": TxControl, "sessionbound": SessionBound,
+}
+
+var bounds = map[string]Bound{}
+
+func init() {
+	for b := BoundAdvisoryLock; b <= BoundListen; b++ {
+		bounds[b.String()] = b
+	}
 }
 
 // defaultStandby is what a hot standby does with a statement of the class,
@@ -89,6 +106,16 @@ func loadCorpus(t testing.TB) []record {
 				cur.Autocommit = true
 			case "why":
 				cur.Why = val
+			case "bound":
+				_, ok := bounds[val]
+				require.Truef(t, ok, "%s:%d: unknown bound %q", corpusPath, line, val)
+				cur.Bound = val
+			case "holds":
+				require.Equalf(t, "advisory lock", val, "%s:%d", corpusPath, line)
+				cur.Holds = true
+			case "strings":
+				require.Equalf(t, "nonstandard", val, "%s:%d", corpusPath, line)
+				cur.Opts.NonStandardStrings = true
 			}
 			continue
 		}
@@ -102,7 +129,7 @@ func loadCorpus(t testing.TB) []record {
 // header recognises a record's metadata lines, which may appear anywhere
 // in the record; every other line is SQL.
 func header(line string) (key, val string, ok bool) {
-	for _, k := range []string{"label", "standby", "run", "why"} {
+	for _, k := range []string{"label", "standby", "run", "why", "bound", "holds", "strings"} {
 		if v, found := strings.CutPrefix(line, "-- "+k+": "); found {
 			return k, strings.TrimSpace(v), true
 		}
@@ -113,14 +140,28 @@ func header(line string) (key, val string, ok bool) {
 func TestCorpusWellFormed(t *testing.T) {
 	recs := loadCorpus(t)
 	require.GreaterOrEqual(t, len(recs), 250)
-	seen := map[string]int{}
+	type key struct {
+		sql  string
+		opts Options
+	}
+	seen := map[key]int{}
 	for _, r := range recs {
-		if prev, dup := seen[r.SQL]; dup {
+		k := key{r.SQL, r.Opts}
+		if prev, dup := seen[k]; dup {
 			t.Errorf("%s duplicates line %d", r, prev)
 		}
-		seen[r.SQL] = r.Line
-		if r.Label == Unsure {
-			assert.NotEqualf(t, "skip", r.Standby, "%s: an Unsure record must say what the standby does", r)
+		seen[k] = r.Line
+		if r.Label == Unsure || r.Label == SessionBound {
+			assert.NotEqualf(t, "skip", r.Standby, "%s: an %v record must say what the standby does", r, r.Label)
+		}
+		if r.Label == SessionBound {
+			assert.NotEmptyf(t, r.Why, "%s: a SessionBound record must say why it is refused", r)
+			assert.NotEmptyf(t, r.Bound, "%s: a SessionBound record must name its bound", r)
+		} else {
+			assert.Emptyf(t, r.Bound, "%s: only SessionBound records have a bound", r)
+		}
+		if r.Holds {
+			assert.Equalf(t, "ok", r.Standby, "%s: a lock is only held after a statement the standby ran", r)
 		}
 		// Only a read the standby does not run, or a write it does not
 		// refuse, is an exception to explain.
@@ -132,7 +173,12 @@ func TestCorpusWellFormed(t *testing.T) {
 
 func TestCorpus(t *testing.T) {
 	for _, r := range loadCorpus(t) {
-		got := Analyze(r.SQL)
+		got := AnalyzeOpts(r.SQL, r.Opts)
 		assert.Equalf(t, r.Label.String(), got.Class.String(), "%s", r)
+		want := NotBound
+		if r.Bound != "" {
+			want = bounds[r.Bound]
+		}
+		assert.Equalf(t, want.String(), got.Bound.String(), "%s: bound", r)
 	}
 }

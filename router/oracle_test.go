@@ -46,6 +46,7 @@ CREATE TABLE items (id int PRIMARY KEY, sku text, qty int);
 CREATE TABLE audit (id bigserial PRIMARY KEY, msg text, at timestamptz DEFAULT now());
 CREATE TABLE "Weird Table" ("select" int, "from" text);
 CREATE TABLE café (naïve int);
+CREATE TABLE temp (id int);
 CREATE SCHEMA app;
 CREATE TABLE app.settings (key text PRIMARY KEY, value text);
 CREATE SEQUENCE seq;
@@ -117,8 +118,13 @@ func outcome(err error) string {
 
 // TestOracle runs the corpus on a real hot standby: reads must run, writes
 // must be refused, except for the records that say otherwise (each with a
-// reason); Unsure, Session, TxControl and Listen records state what the
-// standby does, which documents how the driver's fallback behaves.
+// reason); Unsure, Session, TxControl and SessionBound records state what
+// the standby does, which documents how the driver's fallback behaves, and
+// why a SessionBound statement is refused rather than tried there. After
+// every record the oracle asks the standby session whether it now holds an
+// advisory lock: exactly the records marked "-- holds" may, and each of
+// them is SessionBound. Then it checks the lexer against PostgreSQL's own
+// on generated quoting puzzles (see testLexerOracle).
 func TestOracle(t *testing.T) {
 	recs := loadCorpus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -135,44 +141,122 @@ func TestOracle(t *testing.T) {
 	replica := openDB(t, c.Replicas[0].DSN())
 	replica.SetMaxIdleConns(0) // a fresh session for every statement
 
-	counts := map[string]int{}
-	for _, r := range recs {
-		if r.Standby == "skip" {
-			continue
+	t.Run("corpus", func(t *testing.T) {
+		counts := map[string]int{}
+		for _, r := range recs {
+			if r.Standby == "skip" {
+				continue
+			}
+			res, err := runOnStandby(ctx, replica, r.SQL, r.Opts, r.Autocommit)
+			require.NoErrorf(t, err, "%s: the oracle's own statements", r)
+			got := outcome(res.err)
+			counts[fmt.Sprintf("%v/%s", r.Label, got)]++
+			assert.Equalf(t, r.Standby, got, "%s (%v): %v", r, r.Label, res.err)
+			assert.Equalf(t, r.Holds, res.locks > 0, "%s: the standby session holds %d advisory locks afterwards", r, res.locks)
+			if got == "error" {
+				t.Logf("%s: %v", r, res.err) // expected errors, for the reader to check
+			}
 		}
-		err := runOnStandby(ctx, replica, r)
-		got := outcome(err)
-		counts[fmt.Sprintf("%v/%s", r.Label, got)]++
-		assert.Equalf(t, r.Standby, got, "%s (%v): %v", r, r.Label, err)
-		if got == "error" {
-			t.Logf("%s: %v", r, err) // expected errors, for the reader to check
-		}
-	}
-	t.Logf("standby outcomes by label: %v", counts)
+		t.Logf("standby outcomes by label: %v", counts)
+	})
+	t.Run("lexer", func(t *testing.T) { testLexerOracle(ctx, t, replica) })
 }
 
-// runOnStandby runs one record on a fresh standby session with a statement
-// timeout, inside a transaction that is rolled back unless the record asks
-// for autocommit (commands that refuse transaction blocks, and records that
-// are transaction blocks themselves). Positional parameters get NULLs:
-// every check a standby makes comes before any row is touched.
-func runOnStandby(ctx context.Context, db *sql.DB, r record) error {
+// standbyResult is what one statement did on a standby session.
+type standbyResult struct {
+	err   error // the statement's
+	locks int   // advisory locks the session holds afterwards
+}
+
+// runOnStandby runs one statement on a fresh standby session with a
+// statement timeout, inside a transaction that is rolled back unless
+// autocommit is set (commands that refuse transaction blocks, and records
+// that are transaction blocks themselves), and then counts the advisory
+// locks the session holds: session-level ones survive the rollback.
+// Positional parameters get NULLs: every check a standby makes comes
+// before any row is touched. err is about the oracle's own statements.
+func runOnStandby(ctx context.Context, db *sql.DB, query string, o Options, autocommit bool) (res standbyResult, err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return res, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "SET statement_timeout = '10s'"); err != nil {
-		return fmt.Errorf("set timeout: %w", err)
+		return res, fmt.Errorf("set timeout: %w", err)
 	}
-	if !r.Autocommit {
-		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-			return fmt.Errorf("begin: %w", err)
+	if o.NonStandardStrings {
+		if _, err := conn.ExecContext(ctx, "SET standard_conforming_strings = off"); err != nil {
+			return res, fmt.Errorf("set standard_conforming_strings: %w", err)
 		}
-		defer conn.ExecContext(ctx, "ROLLBACK") //nolint:errcheck // the session is discarded anyway
 	}
-	_, err = conn.ExecContext(ctx, r.SQL, make([]any, maxParam(r.SQL))...)
-	return err
+	if !autocommit {
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			return res, fmt.Errorf("begin: %w", err)
+		}
+	}
+	_, res.err = conn.ExecContext(ctx, query, make([]any, maxParam(query))...)
+	// Also ends a block the statement opened itself and left aborted; with
+	// no transaction open it is only a warning.
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		return res, fmt.Errorf("rollback: %w", err)
+	}
+	err = conn.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&res.locks)
+	if err != nil {
+		return res, fmt.Errorf("count locks: %w", err)
+	}
+	// Release them before the session ends: a backend frees its locks
+	// only after the client has gone, and the next statement's
+	// pg_try_advisory_lock would otherwise race with that.
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		return res, fmt.Errorf("unlock: %w", err)
+	}
+	return res, nil
+}
+
+// testLexerOracle builds statements in which pg_try_advisory_lock(42) may
+// or may not hide inside a string, depending on exactly how PostgreSQL
+// ends the string before it (continuation over a newline, escapes,
+// standard_conforming_strings, prefixes), and runs each on the standby:
+// whenever PostgreSQL took the lock the classifier must say SessionBound,
+// and whenever it ran the statement without taking it, must not.
+func testLexerOracle(ctx context.Context, t *testing.T, db *sql.DB) {
+	starts := []string{`'a'`, `E'a'`, `e'\\'`, `N'a'`, `U&'a'`, `U&'\'`, `B'0'`, `X'0f'`, `'\\'`, `$$a$$`}
+	gaps := []string{"\n", " ", " -- c\n", "\n-- c\n", " /* c */\n", "\n\t ", "\r\n", "\f\n", "\t--\n--\n"}
+	tails := []string{
+		`'\'', pg_try_advisory_lock(42) --'`,
+		`'', pg_try_advisory_lock(42) --'`,
+		`'\' , pg_try_advisory_lock(42) --'`,
+		`', pg_try_advisory_lock(42) --'`,
+		`AS x, pg_try_advisory_lock(42) --'`,
+	}
+	var took, ran, failed int
+	for _, nonStd := range []bool{false, true} {
+		o := Options{NonStandardStrings: nonStd}
+		for _, start := range starts {
+			for _, gap := range gaps {
+				for _, tail := range tails {
+					q := "SELECT " + start + gap + tail
+					res, err := runOnStandby(ctx, db, q, o, true)
+					require.NoErrorf(t, err, "%q: the oracle's own statements", q)
+					got := AnalyzeOpts(q, o)
+					switch {
+					case res.locks > 0:
+						took++
+						assert.Equalf(t, SessionBound.String(), got.Class.String(), "%q (nonstandard %v): PostgreSQL took the lock", q, nonStd)
+					case res.err == nil:
+						ran++
+						assert.NotEqualf(t, SessionBound.String(), got.Class.String(), "%q (nonstandard %v): PostgreSQL ran it without the lock", q, nonStd)
+					default:
+						failed++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("lexer oracle: %d statements took the lock, %d ran without it, %d failed", took, ran, failed)
+	// The puzzles are only a test if PostgreSQL answers them both ways.
+	assert.Positive(t, took)
+	assert.Positive(t, ran)
 }
 
 // maxParam returns the highest $n in query, read with the package's own

@@ -6,15 +6,17 @@ package router
 //
 //   - a level whose statement is INSERT/UPDATE/DELETE/MERGE: a
 //     data-modifying CTE body, or the main statement after a WITH list;
-//   - INTO (SELECT … INTO creates a table);
+//   - INTO (SELECT … INTO creates a table; INTO TEMP a SessionBound one);
 //   - FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE (a standby cannot
 //     take row locks);
-//   - a call of a function in writeList.
+//   - a call of a function in writeList (or a session-bound one).
 //
 // A call of a function that is neither in pureList nor a keyword makes it
 // Unsure. Only the first word of a level can start a statement, so
 // "update" as a column or table alias, and "delete" as a quoted column,
-// never count.
+// never count. The scan always runs to the statement's end, however early
+// it knows the statement is a Write, because a later call can still make
+// it SessionBound or change session state.
 
 // levelState is what the scanner knows about one parenthesis level.
 type levelState uint8
@@ -24,6 +26,7 @@ const (
 	lvWith                    // inside a WITH list, before its main statement
 	lvQuery                   // a SELECT/VALUES/TABLE query
 	lvExpr                    // an expression, argument list, column list, …
+	lvDML                     // INSERT/UPDATE/DELETE/MERGE: INTO is not SELECT … INTO
 )
 
 type level struct {
@@ -54,12 +57,7 @@ func (a *analyzer) query(stopOnClose bool) Class {
 			return cls
 		case tLParen:
 			if (p1.kind == tWord || p1.kind == tQIdent) && levels[min(depth, maxLevels-1)].state != lvWith {
-				switch a.call(p1, p2, p3, d2) {
-				case Write:
-					return Write
-				case Unsure:
-					cls = Unsure
-				}
+				cls = max(cls, a.call(p1, p2, p3, d2))
 			}
 			depth++
 			levels[min(depth, maxLevels-1)] = level{distinctOn: lx.is(p1, "on") && lx.is(p2, "distinct")}
@@ -74,7 +72,7 @@ func (a *analyzer) query(stopOnClose bool) Class {
 			depth--
 		case tWord:
 			if a.word(t, &levels[min(depth, maxLevels-1)]) {
-				return Write
+				cls = Write
 			}
 		}
 		p3, p2, p1 = p2, p1, t
@@ -98,6 +96,7 @@ func (a *analyzer) word(t token, lv *level) bool {
 		}
 		lv.state = lvExpr
 		if a.dmlStarts(t) {
+			lv.state = lvDML
 			return true
 		}
 		// Not a statement: "(SELECT …) FOR UPDATE" puts FOR first at
@@ -115,13 +114,21 @@ func (a *analyzer) word(t token, lv *level) bool {
 				return false // a CTE named e.g. "update"
 			}
 			lv.state = lvQuery
-			return a.dmlStarts(t)
+			if a.dmlStarts(t) {
+				lv.state = lvDML
+				return true
+			}
 		}
 		return false
+	case lvDML:
+		return false // INSERT INTO / MERGE INTO name a table, not SELECT … INTO
 	}
 	// lvStart (not a statement), lvQuery, lvExpr
 	switch {
 	case lx.is(t, "into"):
+		if a.intoTemp() {
+			a.bind(BoundTempObject)
+		}
 		return true
 	case lx.is(t, "for"):
 		n := lx.next()
@@ -129,6 +136,53 @@ func (a *analyzer) word(t token, lv *level) bool {
 		return lx.is(n, "update") || lx.is(n, "share") || lx.is(n, "no") || lx.is(n, "key")
 	}
 	return false
+}
+
+// calls scans the rest of a statement that is a Write whatever it holds —
+// INSERT, UPDATE, DELETE, MERGE, CALL — for the session effects of the
+// functions it calls (a session lock in a WHERE clause, currval in
+// VALUES, set_config anywhere), and stops before the ";" or end that ends
+// it.
+func (a *analyzer) calls() {
+	lx := &a.lx
+	var p1, p2, p3 token // the previous three tokens, p1 the latest
+	for {
+		t := lx.next()
+		switch t.kind {
+		case tEOF, tSemi:
+			lx.unread(t)
+			return
+		case tLParen:
+			if (p1.kind == tWord || p1.kind == tQIdent) && (p2.kind != tDot || lx.identIs(p3, "pg_catalog")) {
+				a.effects(lx.nameFlags(p1) &^ (wWrite | wPure))
+			}
+		}
+		p3, p2, p1 = p2, p1, t
+	}
+}
+
+// intoTemp reports whether the tokens after SELECT … INTO name a temporary
+// table: INTO [LOCAL | GLOBAL] TEMP[ORARY] …, or INTO [UNLOGGED] [TABLE]
+// pg_temp.name. It consumes nothing.
+func (a *analyzer) intoTemp() bool {
+	saved := a.lx
+	lx := &a.lx
+	t := lx.next()
+	if lx.is(t, "local") || lx.is(t, "global") {
+		t = lx.next()
+	}
+	temp := lx.is(t, "temp") || lx.is(t, "temporary")
+	if !temp {
+		if lx.is(t, "unlogged") {
+			t = lx.next()
+		}
+		if lx.is(t, "table") {
+			t = lx.next()
+		}
+		temp = lx.isTempSchema(t) && lx.next().kind == tDot
+	}
+	a.lx = saved
+	return temp
 }
 
 func isDML(lx *lexer, t token) bool {
@@ -159,19 +213,20 @@ func (a *analyzer) dmlStarts(t token) bool {
 // call classifies "name(" where name is p1, preceded by p2 and p3:
 // Write for a side-effecting function, Unsure for an unknown one, Read for
 // a known pure builtin, a keyword, a type modifier, or a table alias with
-// a column list ("AS t(a, b)", "generate_series(1, 3) g(i)").
+// a column list ("AS t(a, b)", "generate_series(1, 3) g(i)"). It records
+// the call's session effects.
 func (a *analyzer) call(name, p2, p3 token, afterDistinctOn bool) Class {
 	lx := &a.lx
 	if p2.kind == tDot {
 		// Schema-qualified: only pg_catalog's builtins are known.
-		if !lx.is(p3, "pg_catalog") && !(p3.kind == tQIdent && lx.text(p3) == `"pg_catalog"`) {
+		if !lx.identIs(p3, "pg_catalog") {
 			return Unsure
 		}
-		return byFlags(a.flags(name) &^ wKw)
+		return a.effects(lx.nameFlags(name) &^ wKw)
 	}
-	f := a.flags(name)
-	if f&wWrite != 0 {
-		return Write
+	f := lx.nameFlags(name)
+	if f&(wWrite|wSession|wAdvisory|wSequence) != 0 {
+		return a.effects(f)
 	}
 	if f&(wKw|wPure) != 0 {
 		return Read
@@ -191,26 +246,23 @@ func (a *analyzer) call(name, p2, p3 token, afterDistinctOn bool) Class {
 	return Unsure
 }
 
-func byFlags(f wordFlags) Class {
+// effects records the session effects of calling a function with flags f
+// and returns the call's class.
+func (a *analyzer) effects(f wordFlags) Class {
 	switch {
+	case f&wAdvisory != 0:
+		a.bind(BoundAdvisoryLock)
+		return Write
+	case f&wSequence != 0:
+		a.bind(BoundSequenceState)
+		return Write
 	case f&wWrite != 0:
 		return Write
+	case f&wSession != 0:
+		a.session = true
+		return Read
 	case f&wPure != 0:
 		return Read
 	}
 	return Unsure
-}
-
-// flags looks a function name up. A quoted name is case-sensitive and is
-// never a keyword: "lower"(x) is lower(x), "select"(x) is a user function.
-func (a *analyzer) flags(name token) wordFlags {
-	lx := &a.lx
-	if name.kind == tWord {
-		return lx.wordInfo(name)
-	}
-	q := lx.text(name)
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return 0 // U&"…" or unterminated
-	}
-	return words[q[1:len(q)-1]] &^ wKw
 }

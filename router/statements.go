@@ -44,8 +44,12 @@ func (a *analyzer) explain(nesting int) Class {
 		}
 		lx.unread(t)
 	}
+	bound, session := a.bound, a.session
 	inner, _ := a.statement(nesting + 1)
 	if !analyze {
+		// Nothing executes: whatever the statement would have done to the
+		// session does not happen either.
+		a.bound, a.session = bound, session
 		return Read
 	}
 	a.explainAnalyze = true
@@ -184,6 +188,13 @@ func (a *analyzer) prepare(nesting int) (Class, txKind) {
 // CREATE [OR REPLACE] FUNCTION/PROCEDURE (BEGIN ATOMIC … END), where, at
 // parenthesis depth 0, BEGIN opens a block, CASE opens one inside a block
 // and END closes one.
+//
+// On the way it records a temporary object: CREATE [OR REPLACE] [LOCAL |
+// GLOBAL] TEMP[ORARY] …, or an object named pg_temp.name (before the
+// first "(" or AS), unless the table is created ON COMMIT DROP. The query
+// of CREATE TABLE … AS and CREATE MATERIALIZED VIEW … AS runs at once, so
+// it is scanned for session effects like any other query; the bodies of
+// views, rules and routines only run later, elsewhere.
 func (a *analyzer) create() {
 	lx := &a.lx
 	t := lx.next()
@@ -192,23 +203,52 @@ func (a *analyzer) create() {
 			t = lx.next()
 		}
 	}
+	if lx.is(t, "local") || lx.is(t, "global") {
+		t = lx.next()
+	}
+	temp := lx.is(t, "temp") || lx.is(t, "temporary")
+	if temp {
+		t = lx.next()
+	}
+	if lx.is(t, "unlogged") {
+		t = lx.next()
+	}
 	routine := lx.is(t, "function") || lx.is(t, "procedure")
+	ctas := lx.is(t, "table") || lx.is(t, "materialized")
+	named, onCommitDrop := false, false
 	parens, blocks := 0, 0
+	var p1, p2 token // the previous two tokens
+loop:
 	for ; ; t = lx.next() {
 		switch t.kind {
 		case tEOF:
 			lx.unread(t)
-			return
+			break loop
 		case tSemi:
 			if parens == 0 && blocks == 0 {
 				lx.unread(t)
-				return
+				break loop
 			}
 		case tLParen:
 			parens++
+			named = true
 		case tRParen:
 			parens = max(parens-1, 0)
+		case tDot:
+			if !named && parens == 0 && lx.isTempSchema(p1) {
+				temp = true
+			}
 		case tWord:
+			if parens == 0 && lx.is(t, "drop") && lx.is(p1, "commit") && lx.is(p2, "on") {
+				onCommitDrop = true
+			}
+			if parens == 0 && lx.is(t, "as") && !routine {
+				named = true
+				if ctas {
+					a.query(false) // runs to the statement's end
+					break loop
+				}
+			}
 			switch {
 			case !routine || parens != 0:
 			case lx.is(t, "begin"):
@@ -219,5 +259,9 @@ func (a *analyzer) create() {
 				blocks--
 			}
 		}
+		p2, p1 = p1, t
+	}
+	if temp && !onCommitDrop {
+		a.bind(BoundTempObject)
 	}
 }

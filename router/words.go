@@ -16,6 +16,13 @@ const (
 	// wWrite: a function with a side effect that must happen on the
 	// primary, or that a standby refuses.
 	wWrite
+	// wSession: a function that changes its session's state (settings,
+	// the random seed), which the statement's session keeps afterwards.
+	wSession
+	// wAdvisory: a session-level advisory lock function (SessionBound).
+	wAdvisory
+	// wSequence: currval or lastval (SessionBound).
+	wSequence
 )
 
 // keywords that may be followed by "(" or by a function call. It need not
@@ -51,7 +58,7 @@ rank dense_rank row_number ntile lag lead first_value last_value nth_value
 cume_dist percent_rank corr covar_pop covar_samp xmlagg range_agg
 coalesce nullif greatest least
 abs ceil ceiling floor round trunc sign sqrt cbrt power pow exp ln log log10
-mod div pi degrees radians random setseed width_bucket sin cos tan asin acos
+mod div pi degrees radians random width_bucket sin cos tan asin acos
 atan atan2 gcd lcm factorial scale
 lower upper initcap length char_length character_length octet_length
 bit_length concat concat_ws substr substring left right lpad rpad ltrim rtrim
@@ -83,7 +90,7 @@ jsonb_to_recordset json_strip_nulls jsonb_strip_nulls jsonb_set jsonb_set_lax
 jsonb_insert jsonb_pretty jsonb_path_query jsonb_path_query_array
 jsonb_path_query_first jsonb_path_exists jsonb_path_match
 gen_random_uuid
-version current_setting set_config current_database current_schema
+version current_setting current_database current_schema
 current_schemas current_user session_user current_catalog pg_backend_pid
 inet_server_addr inet_server_port inet_client_addr inet_client_port
 pg_postmaster_start_time pg_conf_load_time has_table_privilege
@@ -116,20 +123,18 @@ oid regclass regtype regproc name xml money
 
 // writeList: functions that write, take primary-only locks, or act on
 // server state the app means to be the primary's.
-//   - nextval/setval write; currval/lastval only make sense in the session
-//     that ran nextval, which is a primary session.
-//   - Advisory locks succeed on a standby but would not coordinate with
-//     the primary's holders: they must always be taken there.
+//   - nextval and setval write.
+//   - Transaction-scoped advisory locks succeed on a standby but would not
+//     coordinate with the primary's holders: they must be taken there, and
+//     end with the statement's transaction, so they are never left behind.
 //   - Large-object writers, NOTIFY, xid assignment, backend signalling,
 //     WAL/backup/slot control and statistics resets.
 //   - The primary's WAL position, which a standby refuses (55000) rather
 //     than answering 25006, so "try locally" would not recover.
 const writeList = `
-nextval setval currval lastval
-pg_advisory_lock pg_advisory_lock_shared pg_advisory_unlock
-pg_advisory_unlock_shared pg_advisory_unlock_all pg_advisory_xact_lock
-pg_advisory_xact_lock_shared pg_try_advisory_lock pg_try_advisory_lock_shared
-pg_try_advisory_xact_lock pg_try_advisory_xact_lock_shared
+nextval setval
+pg_advisory_xact_lock pg_advisory_xact_lock_shared pg_try_advisory_xact_lock
+pg_try_advisory_xact_lock_shared
 pg_notify
 lo_create lo_creat lo_import lo_export lo_unlink lo_put lo_from_bytea
 lo_truncate lo_truncate64 lowrite
@@ -146,6 +151,25 @@ pg_stat_reset_replication_slot pg_promote pg_import_system_collations
 dblink_exec
 `
 
+// sessionList: functions whose effect stays in the session that ran them.
+// In a query that is otherwise a read they make it Session (it runs on the
+// caller's own local connection); in a Write they set Has(Session), so
+// that the serving node does not pool the primary connection it ran on.
+const sessionList = `
+set_config setseed
+`
+
+// Session-bound functions: the state they leave (or read) in the session is
+// the point of calling them, and cannot follow the caller (SessionBound).
+const (
+	advisoryList = `
+pg_advisory_lock pg_advisory_lock_shared pg_try_advisory_lock
+pg_try_advisory_lock_shared pg_advisory_unlock pg_advisory_unlock_shared
+pg_advisory_unlock_all
+`
+	sequenceList = `currval lastval`
+)
+
 // words is built once at init and only read afterwards.
 var words = buildWords()
 
@@ -159,6 +183,15 @@ func buildWords() map[string]wordFlags {
 	}
 	for _, w := range strings.Fields(writeList) {
 		m[w] |= wWrite
+	}
+	for _, w := range strings.Fields(sessionList) {
+		m[w] |= wSession
+	}
+	for _, w := range strings.Fields(advisoryList) {
+		m[w] |= wAdvisory
+	}
+	for _, w := range strings.Fields(sequenceList) {
+		m[w] |= wSequence
 	}
 	return m
 }

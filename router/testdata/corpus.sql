@@ -3,14 +3,22 @@
 # A record is a few header lines, the SQL (any number of lines, may be
 # empty), and a line holding only ----. Lines starting with # and blank
 # lines between records are ignored. Headers:
-#   -- label: read|session|unsure|write|txcontrol|listen   (required)
+#   -- label: read|session|unsure|write|txcontrol|sessionbound   (required)
 #   -- standby: ok|refused|error|skip  what a hot standby does with it;
 #        defaults: read → ok, write → refused, others → skip; required for
-#        unsure. "refused" means a recovery/read-only SQLSTATE (see
-#        oracle_test.go), "error" any other error.
+#        unsure and sessionbound. "refused" means a recovery/read-only
+#        SQLSTATE (see oracle_test.go), "error" any other error.
+#   -- bound: advisory lock|sequence state|temporary object|listen
+#        Result.Bound; required for sessionbound, and only there
+#   -- holds: advisory lock  the standby session holds an advisory lock
+#        after the statement (the oracle checks pg_locks after every
+#        record: held exactly when this header says so)
+#   -- strings: nonstandard  classify with Options{NonStandardStrings:
+#        true}; the oracle runs it with standard_conforming_strings = off
 #   -- run: autocommit   run without the oracle's BEGIN … ROLLBACK
-#   -- why: …            required when standby differs from the default
-# Fixtures (tables users, orders, items, audit, "Weird Table", café,
+#   -- why: …            required when standby differs from the default,
+#        and for every sessionbound record (why it is refused)
+# Fixtures (tables users, orders, items, audit, "Weird Table", café, temp,
 # app.settings, sequence seq, view active_users, matview order_totals,
 # functions add_one, user_count, log_msg, app.touch, procedures noop,
 # add_audit, large object 4242) are created by oracle_test.go.
@@ -430,7 +438,8 @@ SELECT pg_catalog.now(), pg_catalog.lower('X')
 -- label: read
 SELECT "lower"('X')
 ----
--- label: read
+-- label: session
+-- standby: ok
 SELECT set_config('search_path', 'public', true)
 ----
 -- label: read
@@ -839,7 +848,10 @@ WITH x AS (SELECT 1) MERGE INTO items i USING users u ON i.id = u.id WHEN MATCHE
 -- label: write
 SELECT * INTO users_copy FROM users
 ----
--- label: write
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary table would live on whichever primary connection ran it, which the serving node retires
 SELECT id INTO TEMP tmp_ids FROM users
 ----
 -- label: write
@@ -917,40 +929,48 @@ VALUES (nextval('seq'))
 -- label: write
 SELECT * FROM users WHERE id = (SELECT setval('seq', 5))
 ----
--- label: write
+-- label: sessionbound
+-- bound: sequence state
+-- standby: error
+-- why: currval reads what nextval left in the session: 55000 on a fresh one, another caller's value on a pooled primary connection
 SELECT currval('seq')
--- standby: skip
--- why: currval fails with 55000 in any session that has not called nextval; it is routed with nextval
 ----
--- label: write
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
 SELECT pg_advisory_lock(1)
--- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
 ----
--- label: write
-SELECT pg_try_advisory_lock(1)
+-- label: sessionbound
+-- bound: advisory lock
 -- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
+SELECT pg_try_advisory_lock(1)
 ----
 -- label: write
 SELECT pg_advisory_xact_lock(42)
 -- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
+-- why: a standby grants it, but it would not exclude the primary's holders; it ends with the statement's transaction
 ----
 -- label: write
 SELECT pg_try_advisory_xact_lock_shared(1)
 -- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
+-- why: a standby grants it, but it would not exclude the primary's holders; it ends with the statement's transaction
 ----
--- label: write
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: releases the locks of whichever session runs it, never the caller's: a standby's or a pooled primary connection's
 SELECT pg_advisory_unlock_all()
--- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
 ----
--- label: write
-SELECT pg_catalog.pg_advisory_lock(hashtext('job'))
+-- label: sessionbound
+-- bound: advisory lock
 -- standby: ok
--- why: advisory locks work on a standby but would not coordinate with the primary's holders
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
+SELECT pg_catalog.pg_advisory_lock(hashtext('job'))
 ----
 -- label: write
 SELECT pg_notify('chan', 'payload')
@@ -1030,7 +1050,10 @@ DO $$ BEGIN PERFORM 1; END $$
 -- label: write
 CREATE TABLE t1 (id int)
 ----
--- label: write
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary table would live on whichever primary connection ran it, which the serving node retires
 CREATE TEMP TABLE tmp (id int)
 ----
 -- label: write
@@ -1597,33 +1620,45 @@ BEGIN; SELECT user_count(); END
 BEGIN; SET LOCAL work_mem = '8MB'; SELECT 1; COMMIT
 ----
 
-######## Listen
+######## LISTEN and UNLISTEN
 
--- label: listen
+-- label: sessionbound
+-- bound: listen
 -- standby: refused
+-- why: notifications are only delivered to sessions on the primary, and a pooled primary connection is not the caller's
 LISTEN chan
 ----
--- label: listen
+-- label: session
 -- standby: ok
 UNLISTEN *
 ----
--- label: listen
+-- label: session
 -- standby: ok
 UNLISTEN chan
 ----
--- label: listen
+-- label: sessionbound
+-- bound: listen
 -- standby: refused
+-- why: notifications are only delivered to sessions on the primary, and a pooled primary connection is not the caller's
 listen "Mixed Case"
 ----
--- label: listen
+-- label: sessionbound
+-- bound: listen
 -- standby: refused
+-- why: notifications are only delivered to sessions on the primary, and a pooled primary connection is not the caller's
 SELECT 1; LISTEN x
 ----
--- label: listen
+-- label: sessionbound
+-- bound: listen
+-- standby: refused
+-- why: notifications are only delivered to sessions on the primary, and a pooled primary connection is not the caller's
 LISTEN x; INSERT INTO audit (msg) VALUES ('l')
 ----
--- label: listen
+-- label: sessionbound
+-- bound: listen
+-- standby: refused
 -- run: autocommit
+-- why: a LISTEN committed in a block still outlives it, on a session that is not the caller's
 BEGIN; LISTEN x; COMMIT
 ----
 
@@ -1639,4 +1674,589 @@ BEGIN ATOMIC
   SELECT CASE a WHEN 1 THEN 2 END;
   SELECT a;
 END; SELECT 1
+----
+
+######## Session-bound: advisory locks (issue 9 §4)
+# A session advisory lock is the caller's only while it holds the session.
+# In a replica region's autocommit neither place can keep it for the
+# caller: the standby grants it (pg_locks shows it, and the oracle checks)
+# but no primary session ever sees it, and forwarded it would be taken on a
+# pooled primary connection that the serving node retires. Transaction-
+# scoped locks (pg_advisory_xact_lock…) end with their statement and stay
+# Writes.
+
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
+SELECT pg_try_advisory_lock(42)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
+SELECT pg_advisory_lock_shared(7)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it; forwarded in autocommit it would vanish with the retired connection
+SELECT pg_try_advisory_lock_shared(7, 8)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: releases a lock of whichever session runs it, never one the caller holds
+SELECT pg_advisory_unlock(1)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: releases a lock of whichever session runs it, never one the caller holds
+SELECT pg_advisory_unlock_shared(1)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a quoted name is still the builtin; the standby grants the lock
+SELECT "pg_advisory_lock"(3)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a Unicode-escaped name is still the builtin; the standby grants the lock
+SELECT U&"pg_advisory_lock"(4)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: U&"…" UESCAPE decodes to pg_advisory_lock; the standby grants the lock
+SELECT U&"pg!005fadvisory!005flock" UESCAPE '!' (5)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it
+SELECT pg_catalog."pg_try_advisory_lock"(6)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it
+SELECT pg_try_advisory_lock(id) FROM users WHERE id = 1
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: taken and released in one statement, but forwarded it would still ride a pooled connection; no caller needs this
+SELECT pg_advisory_lock(1), pg_advisory_unlock(1)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it
+WITH l AS (SELECT pg_try_advisory_lock(11) AS ok) SELECT * FROM l
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a standby grants it, but no primary session sees it
+SELECT * FROM pg_advisory_lock(12)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- run: autocommit
+-- why: a session lock taken in a block outlives its COMMIT
+BEGIN; SELECT pg_advisory_lock(10); COMMIT
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: EXPLAIN ANALYZE runs the query, and the standby grants the lock
+EXPLAIN ANALYZE SELECT pg_advisory_lock(13)
+----
+-- label: read
+EXPLAIN SELECT pg_advisory_lock(14)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: PREPARE takes nothing, but its EXECUTE would take the lock on the standby
+PREPARE lk(bigint) AS SELECT pg_advisory_lock($1)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- why: DECLARE takes nothing, but its FETCH would take the lock on the standby
+DECLARE c CURSOR FOR SELECT pg_try_advisory_lock(15)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: COPY runs the query, and the standby grants the lock
+COPY (SELECT pg_try_advisory_lock(16)) TO '/dev/null'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: refused
+-- why: forwarded, the lock would be taken on a pooled primary connection and vanish with it
+SELECT * FROM users WHERE pg_try_advisory_lock(id) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: refused
+-- why: forwarded, the lock would be taken on a pooled primary connection and vanish with it
+INSERT INTO audit (msg) SELECT 'x' WHERE pg_try_advisory_lock(9)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: refused
+-- why: forwarded, the lock would be taken on a pooled primary connection and vanish with it
+UPDATE users SET age = age WHERE pg_try_advisory_lock(id)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: refused
+-- why: forwarded, the lock would be taken on a pooled primary connection and vanish with it
+SELECT nextval('seq'), pg_advisory_lock(2)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the block runs on the standby and takes the lock there; forwarded, the lock would vanish with the retired connection
+DO $$ BEGIN PERFORM pg_advisory_lock(17); END $$
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: dynamic SQL in the block takes the lock on the standby
+DO $$ BEGIN EXECUTE 'SELECT pg_advisory_lock(18)'; END $$
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the block takes the lock on the standby
+DO 'BEGIN PERFORM pg_try_advisory_lock(19); END'
+----
+-- label: write
+-- standby: ok
+-- why: DO is opaque; a transaction-scoped lock works on a standby but would not exclude the primary's holders
+DO $$ BEGIN PERFORM pg_advisory_xact_lock(20); END $$
+----
+-- label: write
+-- standby: ok
+-- why: a standby grants it, but it would not exclude the primary's holders; it ends with the statement's transaction
+SELECT pg_try_advisory_xact_lock(21)
+----
+-- label: write
+-- standby: ok
+-- why: a standby grants it, but it would not exclude the primary's holders; it ends with the statement's transaction
+SELECT pg_catalog.pg_advisory_xact_lock_shared(22)
+----
+
+######## Session-bound: sequence state
+
+-- label: sessionbound
+-- bound: sequence state
+-- standby: error
+-- why: lastval reads what nextval left in the session: 55000 on a fresh one, another caller's value on a pooled primary connection
+SELECT lastval()
+----
+-- label: sessionbound
+-- bound: sequence state
+-- standby: error
+-- why: currval reads what nextval left in the session: 55000 on a fresh one, another caller's value on a pooled primary connection
+SELECT currval(pg_get_serial_sequence('users', 'id'))
+----
+-- label: sessionbound
+-- bound: sequence state
+-- standby: refused
+-- why: the forwarded INSERT would read another caller's currval on a pooled primary connection
+INSERT INTO orders (user_id) VALUES (currval('users_id_seq'))
+----
+-- label: sessionbound
+-- bound: sequence state
+-- standby: refused
+-- why: the INSERT's default need not call nextval, so currval may still read another caller's value; RETURNING says it for sure
+INSERT INTO users (name) VALUES ('x'); SELECT currval('users_id_seq')
+----
+-- label: sessionbound
+-- bound: sequence state
+-- standby: refused
+-- why: a textual nextval first does not prove it runs first (or at all) on the session
+SELECT nextval('seq'), currval('seq')
+----
+-- label: read
+EXPLAIN SELECT currval('seq')
+----
+
+######## Session-bound: temporary objects
+
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE TEMPORARY TABLE t_tmp (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE LOCAL TEMP TABLE t_tmp2 (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE GLOBAL TEMPORARY TABLE t_tmp3 (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+create temp table if not exists t_tmp4 (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE TEMP TABLE t_tmp5 AS SELECT * FROM users
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE TEMP VIEW v_tmp AS SELECT 1 AS one
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE OR REPLACE TEMPORARY VIEW v_tmp2 AS SELECT 1 AS one
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE TEMP SEQUENCE s_tmp
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary object would live on whichever primary connection ran it, which the serving node retires
+CREATE TEMP TABLE t_tmp6 (id int) ON COMMIT DELETE ROWS
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: error
+-- why: the issue's fragment as written is a syntax error; CREATE TABLE pg_temp.x (…) is the statement it means
+CREATE TABLE pg_temp.x
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: pg_temp is the session's temporary schema: the table is temporary
+CREATE TABLE pg_temp.x (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: pg_temp is the session's temporary schema: the table is temporary
+CREATE TABLE IF NOT EXISTS "pg_temp".y (id int)
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: pg_temp is the session's temporary schema: the view is temporary
+CREATE VIEW pg_temp.v AS SELECT 1 AS one
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: pg_temp is the session's temporary schema: the function is temporary
+CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'SELECT 1'
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary table would live on whichever primary connection ran it, which the serving node retires
+SELECT * INTO TEMPORARY t_into FROM users
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the temporary table would live on whichever primary connection ran it, which the serving node retires
+SELECT * INTO LOCAL TEMP TABLE t_into2 FROM users
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: pg_temp is the session's temporary schema: the table is temporary
+SELECT * INTO pg_temp.t_into3 FROM users
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: EXPLAIN ANALYZE runs the CREATE TABLE AS
+EXPLAIN ANALYZE CREATE TEMP TABLE t_ea AS SELECT 1 AS one
+----
+-- label: read
+-- standby: refused
+-- why: nothing executes, but naming pg_temp makes the standby create the session's temporary schema, which it refuses with 25006 (so the driver explains it on the primary)
+EXPLAIN CREATE TABLE pg_temp.t_e AS SELECT 1 AS one
+----
+-- label: sessionbound
+-- bound: temporary object
+-- standby: refused
+-- why: the block creates a temporary table, which would live on a retired primary connection
+DO $$ BEGIN CREATE TEMP TABLE t_do (id int); END $$
+----
+-- label: write
+SELECT * INTO TABLE temp FROM users
+----
+-- label: write
+INSERT INTO temp (id) VALUES (1)
+----
+-- label: read
+SELECT * FROM temp
+----
+-- label: write
+CREATE UNLOGGED TABLE t_unl (id int)
+----
+-- label: write
+CREATE TEMP TABLE t_ocd (id int) ON COMMIT DROP
+----
+-- label: write
+-- run: autocommit
+BEGIN; CREATE TEMP TABLE t_blk (id int) ON COMMIT DROP; INSERT INTO t_blk VALUES (1); INSERT INTO audit (msg) SELECT 'b' FROM t_blk; COMMIT
+----
+-- label: write
+CREATE FUNCTION mk_tmp() RETURNS void LANGUAGE sql AS 'CREATE TEMP TABLE t_fn (id int)'
+----
+-- label: write
+CREATE VIEW v_pl AS SELECT lastval() AS l
+----
+
+######## Session-bound: LISTEN inside a block
+
+-- label: sessionbound
+-- bound: listen
+-- standby: refused
+-- why: notifications are only delivered to sessions on the primary, and a pooled primary connection is not the caller's
+DO $$ BEGIN LISTEN chan; END $$
+----
+-- label: session
+-- standby: ok
+UNLISTEN "Mixed Case"
+----
+
+######## Session: set_config and setseed in a read (issue 9 §4)
+# They change only the session they run in: on the caller's local
+# connection, as pgx would run them on its session. In a write they set
+# Has(Session), so the serving node does not pool the primary connection.
+
+-- label: session
+-- standby: ok
+SELECT set_config('app.tenant','A',false)
+----
+-- label: session
+-- standby: ok
+SELECT set_config('app.tenant', 'A', false), count(*) FROM users
+----
+-- label: session
+-- standby: ok
+SELECT pg_catalog.set_config('app.tenant', 'B', false)
+----
+-- label: session
+-- standby: ok
+SELECT setseed(0.5)
+----
+-- label: unsure
+-- standby: ok
+SELECT set_config('app.tenant', 'D', false), add_one(1)
+----
+-- label: write
+INSERT INTO audit (msg) VALUES (set_config('app.tenant', 'C', false))
+----
+-- label: write
+-- standby: ok
+-- why: DO is opaque; a block that only sets a setting runs on a standby
+DO $$ BEGIN SET search_path = public; END $$
+----
+-- label: write
+-- standby: ok
+-- why: DO is opaque; a block that only sets a setting runs on a standby
+DO $$ BEGIN PERFORM set_config('app.tenant', 'E', false); END $$
+----
+
+######## Lexer: where PostgreSQL ends a string, comment or identifier (issue 9 §4)
+# Each record that hides pg_try_advisory_lock(42) behind quoting says, with
+# -- holds, whether the standby really called it: the oracle checks that
+# the classifier agrees with PostgreSQL's own lexer.
+
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the newline continues E'a' as an escape string, so \' is a quote and the call is real
+SELECT E'a'
+'\'', pg_try_advisory_lock(42) --'
+----
+-- label: read
+SELECT 'a'
+'\'', pg_try_advisory_lock(42) --'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- strings: nonstandard
+-- why: with standard_conforming_strings off the continued plain string takes \' too, and the call is real
+SELECT 'a'
+'\'', pg_try_advisory_lock(42) --'
+----
+-- label: read
+SELECT 'a\'', pg_try_advisory_lock(42) --'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- strings: nonstandard
+-- why: with standard_conforming_strings off \' is a quote, and the call is real
+SELECT 'a\'', pg_try_advisory_lock(42) --'
+----
+-- label: read
+SELECT N'\'', pg_try_advisory_lock(42) --'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- strings: nonstandard
+-- why: N'…' follows standard_conforming_strings like a plain string
+SELECT N'\'', pg_try_advisory_lock(42) --'
+----
+-- label: read
+-- standby: error
+-- why: under standard_conforming_strings on, 'it\' is a string and s' starts another: a syntax error
+SELECT 'it\'s', pg_try_advisory_lock(42) --'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- strings: nonstandard
+-- why: with standard_conforming_strings off \' is a quote, and the call is real
+SELECT 'it\'s', pg_try_advisory_lock(42) --'
+----
+-- label: read
+-- strings: nonstandard
+SELECT E'\\', 'x; DELETE FROM users'
+----
+-- label: read
+SELECT 'a' -- a comment before the newline
+'b' AS x
+----
+-- label: read
+SELECT 'a'
+-- a comment line between
+'b' AS x
+----
+-- label: read
+SELECT 'a'
+
+   'b'   
+'c' AS x
+----
+-- label: read
+-- standby: error
+-- why: a /* comment */ does not continue a string: two constants in a row are a syntax error
+SELECT 'a' /* c */
+'b' AS x
+----
+-- label: read
+-- standby: error
+-- why: without a newline two strings do not join: a syntax error
+SELECT 'a' 'b' AS x
+----
+-- label: read
+SELECT B'01'
+'10' AS bits, X'0f'
+'f0' AS hex
+----
+-- label: read
+SELECT U&'\0041'
+'\0042' AS u
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the continued string ends before the call
+SELECT 'a'
+'b', pg_try_advisory_lock(42)
+----
+-- label: read
+SELECT U&'\0027, pg_try_advisory_lock(42) --'
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a backslash in U&'…' escapes nothing the lexer sees, so the string ends at the second quote
+SELECT U&'\' UESCAPE '!', pg_try_advisory_lock(42)
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: a$$ is an identifier, not the start of a dollar quote
+SELECT 1 AS a$$, pg_try_advisory_lock(42) --$$
+----
+-- label: read
+SELECT 1 /* /* */ , pg_try_advisory_lock(42) */
+----
+-- label: read
+SELECT 1 /*/ , pg_try_advisory_lock(42) */
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the comment ends before the call
+SELECT 1 /**/, pg_try_advisory_lock(42)
+----
+-- label: read
+SELECT $a$ $b$ , pg_try_advisory_lock(42) $a$
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: ok
+-- holds: advisory lock
+-- why: the dollar quote ends at its own tag
+SELECT $a$x$a$ AS y, pg_try_advisory_lock(42) -- $a$
+----
+-- label: sessionbound
+-- bound: advisory lock
+-- standby: error
+-- why: PostgreSQL 15 and later reject the trailing junk, but 14 and earlier read 1 FROM and take the lock
+SELECT 1FROM pg_try_advisory_lock(42)
 ----
