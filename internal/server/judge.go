@@ -12,37 +12,44 @@ import (
 	"github.com/flypg/flypg/lsn"
 )
 
-// stateSQL counts what a session holds beyond its last statement. Pattern
-// matching SQL text for this always has holes — a function can SET, take a
-// session lock or create a temporary table — so the session itself is the
-// judge, as the replica is the judge of what is a write:
-//   - settings changed for the session (SET, set_config(…, false), also
-//     inside functions): pg_settings' source 'session';
-//   - session advisory locks held by this backend;
+// stateSQL counts what a session holds beyond its last statement that
+// cannot simply be reset. Pattern matching SQL text for this always has
+// holes — a function can take a session lock or create a temporary table
+// — so the session itself is the judge, as the replica is the judge of
+// what is a write:
+//   - session advisory locks held by this backend (counted apart: the
+//     caller is told they did not survive);
 //   - SQL-level prepared statements (PREPARE; pgx's own protocol-level ones
 //     are not from_sql);
 //   - open cursors (after an autocommit statement only WITH HOLD ones; the
 //     unnamed portal is this query's own);
 //   - LISTEN channels;
 //   - a temporary namespace (once created it lasts as long as the session).
+//
+// A session holding any of these is closed rather than pooled. Settings
+// are not counted but reset, which is cheaper than finding them (scanning
+// pg_settings cost several times the rest of this query) and also reaches
+// custom placeholders (SET app.tenant, set_config('app.tenant', …)) that
+// pg_settings does not list.
 const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory'),
- (SELECT count(*) FROM pg_catalog.pg_settings WHERE source = 'session')
- + (SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)
+ (SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)
  + (SELECT count(*) FROM pg_catalog.pg_cursors WHERE name <> '')
  + (SELECT count(*) FROM pg_catalog.pg_listening_channels())
  + (pg_catalog.pg_my_temp_schema() <> 0)::int`
 
-// judgeSQL reads the commit position and the session's state in one round
-// trip. The insert position, not pg_current_wal_lsn() (the write position),
-// so that it covers a commit made with synchronous_commit=off that the WAL
-// writer has not written yet. RESET ALL then puts back every setting —
-// also custom placeholders (SET app.tenant, set_config('app.tenant', …))
-// that pg_settings does not list, so the count cannot see them: their value
-// never reaches the next caller. (The name of a placeholder, once made,
-// stays defined for the session, with an empty value; see docs/routing.md.)
+// resetSQL puts every setting of the session back: SET, SET ROLE,
+// set_config(…, false), SET SESSION AUTHORIZATION (which RESET ALL does not
+// reset). (The name of a custom placeholder, once made, stays defined for
+// the session, with an empty value; see docs/routing.md.)
+const resetSQL = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL"
+
+// judgeSQL reads the commit position and the session's state, and resets
+// its settings, in one round trip. The insert position, not
+// pg_current_wal_lsn() (the write position), so that it covers a commit
+// made with synchronous_commit=off that the WAL writer has not written yet.
 const (
-	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL + "; RESET ALL"
-	judgeReadSQL = "SELECT NULL::text, " + stateSQL + "; RESET ALL"
+	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL + "; " + resetSQL
+	judgeReadSQL = "SELECT NULL::text, " + stateSQL + "; " + resetSQL
 	lsnSQL       = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"
 )
 
