@@ -75,8 +75,12 @@ type Config struct {
 	// *AwaitError) or AwaitTimeoutSucceed (nil, counted and logged). Default
 	// $FLYPG_AWAIT_TIMEOUT_POLICY ("error" or "succeed").
 	AwaitTimeoutPolicy AwaitTimeoutPolicy
-	// RPCTimeout bounds a forwarded call when the caller's context has no
-	// deadline. Default $FLYPG_RPC_TIMEOUT, else 5s.
+	// RPCTimeout bounds a forwarded call — sending it, waiting for capacity
+	// on the serving node, running it, and reading its result — when the
+	// caller's context has no deadline (a caller's deadline bounds all of
+	// it, and awaiting too). A forwarded read of a large result that the app
+	// reads slowly needs a deadline of its own, or a larger RPCTimeout.
+	// Default $FLYPG_RPC_TIMEOUT, else 5s.
 	RPCTimeout time.Duration
 	// GossipProfile tunes membership timings: "wan" (default), "lan", or
 	// "local" (fast failure detection for tests on one machine). Default

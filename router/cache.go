@@ -20,15 +20,15 @@ const numShards = 16
 type Classifier struct {
 	seed     maphash.Seed
 	perShard int
-	shards   [numShards]shard
+	// One set of shards per Options variant (see variant), so that a hit
+	// is a lookup by string alone, on the runtime's fast path for strings.
+	shards [numVariants][numShards]shard
 }
 
 type shard struct {
 	mu sync.RWMutex
-	// m holds one map per Options variant (see variant): string keys keep
-	// lookups on the runtime's fast path for strings.
-	m [numVariants]map[string]Result
-	_ [24]byte // RWMutex (24) + maps (16) + 24: one 64-byte cache line per shard
+	m  map[string]Result
+	_  [32]byte // RWMutex (24) + map (8) + 32: one 64-byte cache line per shard
 }
 
 // numVariants is the number of distinct Options.
@@ -44,10 +44,11 @@ func variant(o Options) int {
 }
 
 // NewClassifier returns a Classifier that caches up to about capacity
-// results (rounded up to a multiple of 16). A capacity ≤ 0 disables the
-// cache. When a shard is full, an arbitrary entry of it is evicted: random
-// eviction keeps the hot texts of an ORM workload with no bookkeeping on
-// hits.
+// results (rounded up to a multiple of 16) for each Options variant in use
+// (in practice one: a driver's connections share their
+// standard_conforming_strings). A capacity ≤ 0 disables the cache. When a
+// shard is full, an arbitrary entry of it is evicted: random eviction
+// keeps the hot texts of an ORM workload with no bookkeeping on hits.
 func NewClassifier(capacity int) *Classifier {
 	c := &Classifier{seed: maphash.MakeSeed()}
 	if capacity > 0 {
@@ -67,52 +68,39 @@ func (c *Classifier) Analyze(query string) Result { return c.AnalyzeOpts(query, 
 // and o, from the cache when it can.
 func (c *Classifier) AnalyzeOpts(query string, o Options) Result {
 	if c == nil || c.perShard == 0 || len(query) > MaxCachedLen {
-		return AnalyzeOpts(query, o)
+		return analyze(query, o)
 	}
-	s := &c.shards[maphash.String(c.seed, query)&(numShards-1)]
-	v := variant(o)
+	s := &c.shards[variant(o)][maphash.String(c.seed, query)&(numShards-1)]
 	s.mu.RLock()
-	r, ok := s.m[v][query]
+	r, ok := s.m[query]
 	s.mu.RUnlock()
 	if ok {
 		return r
 	}
-	r = AnalyzeOpts(query, o)
+	return s.add(query, o, c.perShard)
+}
+
+// add classifies query and caches the result in the shard, which holds at
+// most perShard results. It is apart from AnalyzeOpts to keep the
+// analyzer's state off the stack frame of a cache hit.
+func (s *shard) add(query string, o Options, perShard int) Result {
+	r := analyze(query, o)
 	s.mu.Lock()
-	m := s.m[v]
-	if m == nil {
-		m = make(map[string]Result, min(c.perShard, 64)) // grows as needed
-		s.m[v] = m
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[string]Result, min(perShard, 64)) // grows as needed
 	}
-	if _, dup := m[query]; !dup {
-		if s.len() >= c.perShard {
-			s.evict()
+	if _, dup := s.m[query]; !dup {
+		if len(s.m) >= perShard {
+			for k := range s.m { // map order is random: evict one at random
+				delete(s.m, k)
+				break
+			}
 		}
 		// Clone: the caller's string may share a larger buffer we must not pin.
-		m[strings.Clone(query)] = r
+		s.m[strings.Clone(query)] = r
 	}
-	s.mu.Unlock()
 	return r
-}
-
-// len returns the number of results the shard holds; s.mu must be held.
-func (s *shard) len() int {
-	n := 0
-	for _, m := range s.m {
-		n += len(m)
-	}
-	return n
-}
-
-// evict deletes an arbitrary entry of the shard; s.mu must be held. Map
-// order is random, so the first key met is one at random.
-func (s *shard) evict() {
-	for _, m := range s.m {
-		for k := range m {
-			delete(m, k)
-			return
-		}
-	}
 }
 
 // Len returns the number of cached results.
@@ -121,11 +109,13 @@ func (c *Classifier) Len() int {
 		return 0
 	}
 	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += s.len()
-		s.mu.RUnlock()
+	for v := range c.shards {
+		for i := range c.shards[v] {
+			s := &c.shards[v][i]
+			s.mu.RLock()
+			n += len(s.m)
+			s.mu.RUnlock()
+		}
 	}
 	return n
 }

@@ -41,7 +41,13 @@ func Analyze(query string) Result { return AnalyzeOpts(query, Options{}) }
 //
 // AnalyzeOpts does not allocate, never panics and is deterministic; it
 // does not cache. Use a Classifier to cache results.
-func AnalyzeOpts(query string, o Options) Result {
+func AnalyzeOpts(query string, o Options) Result { return analyze(query, o) }
+
+// analyze is AnalyzeOpts. It is not inlined, so that callers' stack
+// frames (a cache hit's above all) do not hold the analyzer's state.
+//
+//go:noinline
+func analyze(query string, o Options) Result {
 	a := analyzer{lx: lexer{s: query, nonStd: o.NonStandardStrings}}
 	return a.run()
 }

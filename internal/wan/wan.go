@@ -1,22 +1,39 @@
-// Package wan simulates the network between two regions on loopback, for
+// Package wan simulates the network between regions on loopback, for
 // flypg's tests and its lab.
 //
 // flypg's behaviour only becomes interesting when the primary is far away:
 // forwarded writes pay a round trip, replicas lag behind by at least half of
 // one, and a lost link must end in a clear error rather than a hang. The
 // kernel of the test machines has no netem, so the delay is added in user
-// space: a [WAN] runs TCP proxies on 127.0.0.1 whose two directions each
-// carry a toxiproxy latency toxic of RTT/2 (github.com/Shopify/toxiproxy/v2,
-// in process; no toxiproxy server). Put a proxy in front of anything that
-// crosses the simulated link — the primary's port for a replica's WAL
+// space: a [WAN] runs TCP proxies on 127.0.0.1 that hold every chunk of data
+// they read for RTT/2 before writing it on. Put a proxy in front of anything
+// that crosses the simulated link — the primary's port for a replica's WAL
 // stream, a node's RPC address for another region's write link — and dial
 // the proxy instead.
 //
-// Delays have millisecond granularity (toxiproxy's unit): RTT/2 and the
-// jitter are rounded to whole milliseconds. A one-way delay is measured from
-// the moment the proxy read the bytes, so the data of one connection is
-// never reordered and a round trip never takes less than the RTT (minus
-// jitter).
+// # Release precision
+//
+// Each direction of each connection has its own release goroutine, which
+// holds a chunk until its deadline (the moment the proxy read it, plus
+// RTT/2) and writes it then. A Go timer fires about 0.2–0.6 ms late (the
+// runtime's poller sleeps with millisecond granularity), and timers of
+// different connections that fire late fire together: a WAL record and the
+// reply it belongs to would then leave the proxy in the same instant, hiding
+// the WAL's real lead and making a replica look staler than it would be. So
+// the release waits in three steps: a Go timer (interruptible: a partition,
+// Close or SetRTT ends the wait at once) until 2 ms before the deadline, a
+// precise sleep (nanosleep(2) on Linux, whose hrtimer wakes about 80 µs late)
+// until 150 µs before it, and a spin for the rest. On an idle machine a chunk
+// leaves within a few microseconds of its deadline; on a loaded one the
+// release is as late as the scheduler makes it, never early.
+// BenchmarkReleaseError measures it against toxiproxy's latency toxic, which
+// this package used before.
+//
+// Delays are exact durations (no rounding to milliseconds). A one-way delay
+// is measured from the moment the proxy read the bytes, so the data of one
+// connection is never reordered (with jitter, a chunk that drew a short delay
+// waits behind an earlier one) and a round trip never takes less than the
+// RTT (minus jitter).
 //
 // [WAN.Partition] cuts the link: every proxy of the WAN closes its listener
 // and its connections (the peers see EOF or a reset, data in flight is lost)
@@ -25,41 +42,47 @@
 // fails fast and deterministically; a test that needs an unanswered peer can
 // pause replay (pgcluster) or hold a listener that never accepts.
 //
-// Why not toxiproxy.Proxy: its connection loop (v2.12) stops reading a
-// direction's toxic chain as soon as a write to the destination fails, so a
-// peer that closes while the other side is still sending leaves a toxic
-// goroutine blocked on a channel send for good — routine for a WAL stream or
-// an RPC link, and fatal under goleak. This package uses toxiproxy's toxics,
-// stubs and stream adapters unchanged, with its own accept and copy loops
-// that drain the chain to the end.
+// [WAN.Stats] counts a proxy's connections, bytes and requests — data from
+// the client that follows data delivered to it — which, for a
+// request/response protocol used by one caller at a time, is the number of
+// round trips the client paid.
 package wan
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/Shopify/toxiproxy/v2/stream"
-	"github.com/Shopify/toxiproxy/v2/toxics"
 )
 
 // ErrClosed is returned by a WAN's methods after Close.
 var ErrClosed = errors.New("wan: closed")
 
-// dialTimeout bounds the proxy's own dial of the upstream (loopback: it
-// fails at once unless the upstream's backlog is full).
-const dialTimeout = 5 * time.Second
+const (
+	// dialTimeout bounds the proxy's own dial of the upstream (loopback: it
+	// fails at once unless the upstream's backlog is full).
+	dialTimeout = 5 * time.Second
+	// chunkSize is the largest read, and so the largest chunk delayed as
+	// one.
+	chunkSize = 32 << 10
+	// queueChunks bounds the chunks one direction holds: a sender that gets
+	// further ahead is slowed by TCP's own backpressure, as on a real link
+	// whose bandwidth-delay product is bounded (1024 × 32 KiB is far more
+	// than the lab's traffic needs).
+	queueChunks = 1024
+)
 
-// WAN is one link between two regions: every proxy made by it carries the
-// same latency, and Partition/Heal/SetRTT/Close act on all of them at once.
-// The methods are safe for concurrent use.
+// WAN is one link between regions: every proxy made by it carries the same
+// latency, and Partition/Heal/SetRTT/Close act on all of them at once. The
+// methods are safe for concurrent use.
 type WAN struct {
 	mu          sync.Mutex
 	rtt, jitter time.Duration
+	lat         *latency
 	proxies     map[string]*proxy
 	partitioned bool
 	closed      bool
@@ -76,13 +99,14 @@ func WithJitter(d time.Duration) Option {
 }
 
 // New returns a WAN whose proxies add rtt/2 in each direction. A zero rtt
-// makes transparent proxies (still useful for Partition). New starts
-// nothing: proxies start with Proxy.
+// makes transparent proxies (still useful for Partition and Stats). New
+// starts nothing: proxies start with Proxy.
 func New(rtt time.Duration, opts ...Option) *WAN {
 	w := &WAN{rtt: max(rtt, 0)}
 	for _, o := range opts {
 		o(w)
 	}
+	w.lat = newLatency(w.rtt, w.jitter)
 	return w
 }
 
@@ -108,7 +132,8 @@ func (w *WAN) Proxy(ctx context.Context, name, upstream string) (listenAddr stri
 		return "", fmt.Errorf("wan: proxy %q already exists", name)
 	}
 	p := &proxy{name: name, upstream: upstream, links: map[*link]struct{}{}}
-	if err := p.listen(ctx, "127.0.0.1:0", w.latency()); err != nil {
+	p.lat.Store(w.lat)
+	if err := p.listen(ctx, "127.0.0.1:0"); err != nil {
 		return "", err
 	}
 	if w.partitioned {
@@ -119,6 +144,36 @@ func (w *WAN) Proxy(ctx context.Context, name, upstream string) (listenAddr stri
 	}
 	w.proxies[name] = p
 	return p.addr, nil
+}
+
+// Stats is what one proxy carried since it was made.
+type Stats struct {
+	// Conns counts the connections it accepted and connected upstream.
+	Conns int64
+	// Requests counts bursts of data from clients that each follow data
+	// delivered to that client (a connection's first burst counts too): on
+	// a request/response protocol with one caller at a time, the round
+	// trips the client paid. Data a client sends without waiting for an
+	// answer (a pipeline) counts once.
+	Requests int64
+	// BytesUp is what clients sent upstream, BytesDown what came back.
+	BytesUp, BytesDown int64
+}
+
+// Stats returns the counters of the proxy called name.
+func (w *WAN) Stats(name string) (Stats, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.proxies[name]
+	if !ok {
+		return Stats{}, fmt.Errorf("wan: no proxy %q", name)
+	}
+	return Stats{
+		Conns:     p.stats.conns.Load(),
+		Requests:  p.stats.requests.Load(),
+		BytesUp:   p.stats.bytes[0].Load(),
+		BytesDown: p.stats.bytes[1].Load(),
+	}, nil
 }
 
 // Partition cuts every proxy of the WAN: their connections are closed and
@@ -152,7 +207,7 @@ func (w *WAN) Heal() error {
 	}
 	var healed []*proxy
 	for _, p := range w.proxies {
-		if err := p.listen(context.Background(), p.addr, w.latency()); err != nil {
+		if err := p.listen(context.Background(), p.addr); err != nil {
 			// All or nothing, so that the WAN is either partitioned or not.
 			for _, h := range healed {
 				h.cut()
@@ -166,9 +221,9 @@ func (w *WAN) Heal() error {
 }
 
 // SetRTT changes the round-trip time of every proxy, open connections
-// included. The one chunk per direction that is being delayed at that moment
-// is released at once; everything else, already queued or read later, gets
-// the new delay counted from when the proxy read it.
+// included: every chunk not yet released, the ones being held included,
+// gets the new delay counted from when the proxy read it (a chunk whose new
+// deadline has passed leaves at once).
 func (w *WAN) SetRTT(d time.Duration) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -176,10 +231,12 @@ func (w *WAN) SetRTT(d time.Duration) error {
 		return ErrClosed
 	}
 	w.rtt = max(d, 0)
-	lat := w.latency()
+	old := w.lat
+	w.lat = newLatency(w.rtt, w.jitter)
 	for _, p := range w.proxies {
-		p.setLatency(lat)
+		p.lat.Store(w.lat)
 	}
+	close(old.changed) // after the stores: a woken release reads the new one
 	return nil
 }
 
@@ -198,47 +255,53 @@ func (w *WAN) Close() error {
 	return nil
 }
 
-// latency returns a fresh toxic for the current settings. Every change makes
-// a new toxic instead of updating one in place: running pipes read its
-// fields without a lock.
-func (w *WAN) latency() *toxics.ToxicWrapper {
-	return &toxics.ToxicWrapper{
-		Toxic: &toxics.LatencyToxic{
-			Latency: (w.rtt / 2).Round(time.Millisecond).Milliseconds(),
-			Jitter:  (w.jitter / 2).Round(time.Millisecond).Milliseconds(),
-		},
-		Name:     "latency",
-		Type:     "latency",
-		Toxicity: 1, // always apply (toxiproxy picks per connection otherwise)
-	}
+// latency is one setting of the one-way delay. It is never changed: SetRTT
+// makes a new one and closes the old one's changed channel, which wakes
+// every release waiting on it.
+type latency struct {
+	oneWay, jitter time.Duration // jitter: the total width, ±jitter/2
+	changed        chan struct{}
 }
 
-// noop passes data straight through; a link being torn down switches to it
-// so that no goroutine sits out a long delay for data nobody will read.
-var noop = &toxics.ToxicWrapper{Toxic: new(toxics.NoopToxic), Name: "noop", Type: "noop", Toxicity: 1}
+func newLatency(rtt, jitter time.Duration) *latency {
+	return &latency{oneWay: rtt / 2, jitter: jitter / 2, changed: make(chan struct{})}
+}
+
+// delay draws one chunk's one-way delay.
+func (l *latency) delay() time.Duration {
+	d := l.oneWay
+	if l.jitter > 0 {
+		d += rand.N(l.jitter+1) - l.jitter/2
+	}
+	return max(d, 0)
+}
 
 // proxy is one listening address of a WAN and its connections.
 type proxy struct {
 	name, upstream string
 	addr           string // bound address, kept across Partition/Heal
+	lat            atomic.Pointer[latency]
+	stats          struct {
+		conns, requests atomic.Int64
+		bytes           [2]atomic.Int64 // by direction: 0 up, 1 down
+	}
 
 	mu      sync.Mutex
 	ln      net.Listener // nil while cut
 	cancel  context.CancelFunc
-	lat     *toxics.ToxicWrapper
 	links   map[*link]struct{}
 	running sync.WaitGroup // accept loop and every link goroutine
 }
 
 // listen binds addr and starts accepting.
-func (p *proxy) listen(ctx context.Context, addr string, lat *toxics.ToxicWrapper) error {
+func (p *proxy) listen(ctx context.Context, addr string) error {
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("wan: proxy %q: listen on %s: %w", p.name, addr, err)
 	}
 	actx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
-	p.addr, p.ln, p.cancel, p.lat = ln.Addr().String(), ln, cancel, lat
+	p.addr, p.ln, p.cancel = ln.Addr().String(), ln, cancel
 	p.mu.Unlock()
 	p.running.Go(func() { p.accept(actx, ln) })
 	return nil
@@ -265,9 +328,11 @@ func (p *proxy) accept(ctx context.Context, ln net.Listener) {
 			server.Close()
 			return
 		}
-		l := &link{conns: [2]net.Conn{client, server}}
+		p.stats.conns.Add(1)
+		l := &link{p: p, conns: [2]net.Conn{client, server}, stop: make(chan struct{})}
+		l.answered.Store(true) // the first burst is a request
 		p.links[l] = struct{}{}
-		l.start(&p.running, p.lat, func() {
+		l.start(&p.running, func() {
 			p.mu.Lock()
 			delete(p.links, l)
 			p.mu.Unlock()
@@ -293,63 +358,43 @@ func (p *proxy) cut() {
 	}
 	p.mu.Unlock()
 	for _, l := range links {
-		l.teardown(&p.running)
+		l.teardown()
 	}
 	p.running.Wait()
 }
 
-func (p *proxy) setLatency(lat *toxics.ToxicWrapper) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lat = lat
-	for l := range p.links {
-		l.retoxic(&p.running, lat)
-	}
+// link is one proxied TCP connection: conns[0] is the client's, conns[1] the
+// upstream's. Each direction runs a reader, which timestamps what it reads
+// and queues it, and a release goroutine, which writes each chunk on at its
+// deadline.
+type link struct {
+	p         *proxy
+	conns     [2]net.Conn
+	stop      chan struct{} // closed by teardown: drop what is held
+	stopOnce  sync.Once
+	closeOnce sync.Once
+	// answered: data went down to the client since its last request.
+	answered atomic.Bool
 }
 
-// link is one proxied TCP connection: conns[0] is the client's, conns[1] the
-// upstream's. Each direction runs reader → latency stub → writer.
-type link struct {
-	conns     [2]net.Conn
-	closeOnce sync.Once
-
-	mu    sync.Mutex // serialises interrupts and restarts of the stubs
-	stubs [2]*toxics.ToxicStub
-	torn  bool
+// chunk is data read from one side, with the moment it was read.
+type chunk struct {
+	data   []byte
+	readAt time.Time
 }
 
 // start runs both directions; done is called when both have ended. The
 // goroutines are counted in wg.
-func (l *link) start(wg *sync.WaitGroup, lat *toxics.ToxicWrapper, done func()) {
+func (l *link) start(wg *sync.WaitGroup, done func()) {
 	var left sync.WaitGroup
 	left.Add(2)
 	for dir := range 2 {
 		src, dst := l.conns[dir], l.conns[1-dir]
-		in := make(chan *stream.StreamChunk, new(toxics.LatencyToxic).GetBufferSize())
-		out := make(chan *stream.StreamChunk)
-		stub := toxics.NewToxicStub(in, out)
-		l.stubs[dir] = stub
-		wg.Go(func() {
-			w := stream.NewChanWriter(in)
-			_, _ = io.Copy(w, src)
-			w.Close() // the stub closes out after the last chunk
-		})
-		wg.Go(func() { stub.Run(lat) })
+		q := make(chan chunk, queueChunks)
+		wg.Go(func() { l.read(dir, src, q) })
 		wg.Go(func() {
 			defer left.Done()
-			if _, err := io.Copy(dst, stream.NewChanReader(out)); err != nil {
-				// dst is gone: end the whole connection, and keep draining
-				// so that the stub is never left blocked on a send.
-				l.close()
-				for range out {
-				}
-				return
-			}
-			// The source finished cleanly: pass its FIN on, so that a
-			// half-closed connection still gets its answer.
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
+			l.release(dir, dst, q)
 		})
 	}
 	wg.Go(func() {
@@ -359,6 +404,85 @@ func (l *link) start(wg *sync.WaitGroup, lat *toxics.ToxicWrapper, done func()) 
 	})
 }
 
+// read queues what src sends until it ends, then closes q.
+func (l *link) read(dir int, src net.Conn, q chan<- chunk) {
+	defer close(q)
+	for {
+		buf := make([]byte, chunkSize)
+		n, err := src.Read(buf)
+		if n > 0 {
+			c := chunk{data: buf[:n:n], readAt: time.Now()}
+			if dir == 0 && l.answered.Swap(false) {
+				l.p.stats.requests.Add(1)
+			}
+			l.p.stats.bytes[dir].Add(int64(n))
+			select {
+			case q <- c:
+			case <-l.stop:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// release writes each chunk of q to dst at its deadline, in order.
+func (l *link) release(dir int, dst net.Conn, q <-chan chunk) {
+	var last time.Time // deadlines never go back: no reordering
+	for {
+		var c chunk
+		var ok bool
+		select {
+		case c, ok = <-q:
+		case <-l.stop:
+			return
+		}
+		if !ok {
+			// The source finished cleanly: pass its FIN on, so that a
+			// half-closed connection still gets its answer.
+			if tc, ok := dst.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+			}
+			return
+		}
+		if !l.hold(c.readAt, &last) {
+			return
+		}
+		if _, err := dst.Write(c.data); err != nil {
+			// dst is gone: end the whole connection; the reader stops
+			// when its source closes or stop is closed.
+			l.teardown()
+			return
+		}
+		if dir == 1 {
+			l.answered.Store(true)
+		}
+	}
+}
+
+// hold waits until the chunk read at readAt is due. It returns false if the
+// link is torn down meanwhile.
+func (l *link) hold(readAt time.Time, last *time.Time) bool {
+	for {
+		lat := l.p.lat.Load()
+		deadline := readAt.Add(lat.delay())
+		if deadline.Before(*last) {
+			deadline = *last
+		}
+		switch waitUntil(deadline, l.stop, lat.changed) {
+		case waitDue:
+			*last = deadline
+			return true
+		case waitStopped:
+			return false
+		case waitChanged:
+			// SetRTT: recompute from the read time with the new delay.
+		}
+	}
+}
+
 func (l *link) close() {
 	l.closeOnce.Do(func() {
 		l.conns[0].Close()
@@ -366,27 +490,8 @@ func (l *link) close() {
 	})
 }
 
-// teardown closes the connection and releases the data held in its delays.
-func (l *link) teardown(wg *sync.WaitGroup) {
+// teardown closes the connection and drops the data held in its delays.
+func (l *link) teardown() {
 	l.close()
-	l.mu.Lock()
-	l.torn = true
-	l.mu.Unlock()
-	l.retoxic(wg, noop)
-}
-
-// retoxic swaps the toxic on both directions. An interrupted latency toxic
-// forwards the chunk it holds at once; queued chunks keep their read time,
-// so the new toxic delays them from then on.
-func (l *link) retoxic(wg *sync.WaitGroup, t *toxics.ToxicWrapper) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.torn {
-		t = noop
-	}
-	for _, stub := range l.stubs {
-		if stub.InterruptToxic() { // false once the stub has closed
-			wg.Go(func() { stub.Run(t) })
-		}
-	}
+	l.stopOnce.Do(func() { close(l.stop) })
 }

@@ -29,7 +29,7 @@ func testCtx(t *testing.T) context.Context {
 
 // echoServer echoes lines on a loopback port until the test ends; the
 // cleanup waits for every goroutine it started.
-func echoServer(t *testing.T) string {
+func echoServer(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
