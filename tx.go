@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/flypg/flypg/internal/wire"
+	"github.com/flypg/flypg/transport"
 )
 
 var (
@@ -103,6 +104,13 @@ func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.T
 	n.counters.forwarded.Add(int64(len(b.Stmts)))
 	rep, err := n.send(ctx, t.conn.db, t.node, wire.MethodBatch, b)
 	if err != nil {
+		var sent *transport.SentError
+		if !t.begun && errors.As(err, &sent) {
+			// The first batch may have opened the transaction there:
+			// Rollback must reach that node, which answers "gone" if it
+			// did not.
+			t.node, t.begun = sent.Node, true
+		}
 		if t.begun && errors.Is(err, ErrNoPrimary) {
 			// Its node cannot be reached: the transaction is rolled back
 			// there when the link's loss is noticed, if not already.

@@ -93,16 +93,33 @@ func (t *Transport) CallSelect(ctx context.Context, sel Selector, none error, me
 	return node, resp, err
 }
 
-// OpenSelect is CallSelect returning a Stream, as Open does.
+// OpenSelect is CallSelect returning a Stream, as Open does. A request
+// whose outcome is unknown fails with a *SentError naming the node it was
+// sent to (it wraps ErrUnknownOutcome): state the request may have left
+// there (a transaction it opened) can still be ended.
 func (t *Transport) OpenSelect(ctx context.Context, sel Selector, none error, method string, body []byte) (*Stream, error) {
 	var s *Stream
 	err := t.selectLoop(ctx, sel, none, body, func(m Member) error {
 		var err error
 		s, err = t.openMember(ctx, m, method, body)
+		if err != nil && errors.Is(err, ErrUnknownOutcome) {
+			err = &SentError{Node: m.Name, Err: err}
+		}
 		return err
 	})
 	return s, err
 }
+
+// SentError reports a request sent to Node whose outcome is unknown.
+type SentError struct {
+	Node string
+	Err  error
+}
+
+func (e *SentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error, which wraps ErrUnknownOutcome.
+func (e *SentError) Unwrap() error { return e.Err }
 
 // CallPrimary sends a request to a node whose local database is the primary:
 // members advertising Meta.Primary, or if none does, members of
