@@ -181,6 +181,24 @@ func (n *Node) linkError(ctx context.Context, err error) error {
 	return err
 }
 
+// pingPrimary asks, once (bounded by RPCTimeout), whether a node takes
+// writes for db.
+func (n *Node) pingPrimary(ctx context.Context, db *database) error {
+	if n.transport == nil {
+		return ErrLocalUnavailable
+	}
+	body, err := wire.Marshal(&wire.Ping{DB: db.id()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	if _, _, err := n.transport.CallSelect(ctx, n.primaryNodes(db.id()), transport.ErrNoPrimary, wire.MethodPing, body); err != nil {
+		return fmt.Errorf("%w (and %w)", ErrLocalUnavailable, n.linkError(ctx, err))
+	}
+	return nil
+}
+
 // WaitReady waits until the node can take writes for its own database: its
 // local copy is the primary, or a node with the primary is reachable. In
 // dev mode it returns at once. Without a deadline on ctx it waits until

@@ -228,8 +228,9 @@ func (c *conn) queryLocal(ctx context.Context, query string, args []driver.Named
 
 func (c *conn) Ping(ctx context.Context) error {
 	if c.inner == nil {
-		// The app's health check: it works as long as the primary does.
-		return c.node().WaitReady(ctx)
+		// The app's health check: the connection works as long as a node
+		// with the primary answers.
+		return c.node().pingPrimary(ctx, c.db)
 	}
 	if c.pinger == nil {
 		return nil
