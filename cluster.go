@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,35 @@ func (n *Node) checkRoles() {
 		if changed {
 			n.publish()
 		}
+		n.notePrimaries()
 		timer.Reset(n.cfg.RoleCheckInterval)
+	}
+}
+
+// notePrimaries logs, once per change, which node holds the primary of
+// each of the node's databases (as gossip tells): "primary found", "primary
+// lost", and failovers, for the operator reading the logs.
+func (n *Node) notePrimaries() {
+	members := n.transport.Members()
+	for _, db := range n.databases() {
+		id := db.id()
+		var holders []string
+		for _, m := range members {
+			if _, primary := m.Serves(id.SysID, id.Name); primary {
+				holders = append(holders, m.Name)
+			}
+		}
+		slices.Sort(holders)
+		now := strings.Join(holders, ",")
+		if prev, _ := db.primaryAt.Swap(&now).(*string); prev == nil && now == "" || prev != nil && *prev == now {
+			continue
+		} else if now == "" {
+			n.cfg.Logger.Warn("flypg: no node holds the primary of the database any more", "database", id.Name)
+		} else if prev == nil || *prev == "" {
+			n.cfg.Logger.Info("flypg: primary found", "database", id.Name, "node", now)
+		} else {
+			n.cfg.Logger.Warn("flypg: the primary moved", "database", id.Name, "from", *prev, "to", now)
+		}
 	}
 }
 

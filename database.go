@@ -39,7 +39,8 @@ type database struct {
 	trackerErr   error
 	trackerReady atomic.Bool
 
-	outage    atomic.Bool // logged "local database unreachable" for this outage
+	outage    atomic.Bool  // logged "local database unreachable" for this outage
+	primaryAt atomic.Value // *string: the nodes last seen holding its primary
 	closeOnce sync.Once
 }
 

@@ -1,0 +1,37 @@
+package flypg_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flypg/flypg"
+)
+
+// Fly.io's private network is IPv6 only: a cluster whose gossip and write
+// link are on [::1] forwards and awaits as on IPv4.
+func TestClusterOnIPv6(t *testing.T) {
+	c := cluster(t)
+	v6 := func(cfg *flypg.Config) { cfg.GossipAddr, cfg.RPCAddr = "[::1]:0", "[::1]:0" }
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, v6)
+	require.True(t, strings.HasPrefix(syd.GossipAddr(), "[::1]:"), syd.GossipAddr())
+	host, _, err := net.SplitHostPort(syd.RPCAddr())
+	require.NoError(t, err)
+	assert.Equal(t, "::1", host, "the link is advertised on IPv6")
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, v6)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	db := lax.OpenDB()
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "DROP TABLE IF EXISTS v6; CREATE TABLE v6 (id int)")
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "INSERT INTO v6 VALUES (6)")
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM v6").Scan(&n))
+	assert.Equal(t, 1, n)
+	assert.NotZero(t, lax.Stats().Forwarded)
+}
