@@ -176,6 +176,10 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return c.remoteTx.exec(ctx, query, args)
 	}
 	if !c.routing() {
+		c.node().counters.local.Add(1)
+		if c.onStandbyTx() {
+			return guardStandbyTx(ctx, c, query, func() (driver.Result, error) { return c.execLocal(ctx, query, args) })
+		}
 		return c.execLocal(ctx, query, args)
 	}
 	return dispatch(ctx, c, query,
@@ -188,6 +192,10 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return c.remoteTx.query(ctx, query, args)
 	}
 	if !c.routing() {
+		c.node().counters.local.Add(1)
+		if c.onStandbyTx() {
+			return guardStandbyTx(ctx, c, query, func() (driver.Rows, error) { return c.queryLocal(ctx, query, args) })
+		}
 		return c.queryLocal(ctx, query, args)
 	}
 	return dispatch(ctx, c, query,

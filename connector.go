@@ -17,4 +17,6 @@ var _ driver.Connector = (*connector)(nil)
 
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) { return c.db.connect(ctx) }
 
-func (c *connector) Driver() driver.Driver { return &Driver{} }
+// Driver is the node's own Driver: opening a URL through it uses this
+// connector's node, not the default one.
+func (c *connector) Driver() driver.Driver { return c.db.n.Driver() }

@@ -30,7 +30,13 @@ func init() {
 // or else one started from the environment (ConfigFromEnv) when the first
 // connection is made. Like pgx, sql.Open itself does no I/O: it fails only
 // on a URL that does not parse.
-type Driver struct{}
+//
+// A Driver from Node.Driver is bound to that node instead, for wrappers
+// that open connections through a driver (ngrok/sqlmw, otelsql's
+// WrapDriver).
+type Driver struct {
+	node *Node // nil: the default node
+}
 
 var (
 	_ driver.Driver        = (*Driver)(nil)
@@ -82,9 +88,12 @@ func (l *lazyConnector) resolve(ctx context.Context) (*database, error) {
 	if l.db != nil && !l.db.n.closed() {
 		return l.db, nil
 	}
-	n, err := defaultNode(ctx, l.url)
-	if err != nil {
-		return nil, err
+	n := l.drv.node
+	if n == nil {
+		var err error
+		if n, err = defaultNode(ctx, l.url); err != nil {
+			return nil, err
+		}
 	}
 	db, err := n.database(l.url)
 	if err != nil {
@@ -121,6 +130,12 @@ func clearDefaultNode(n *Node) {
 		defaults.node = nil
 	}
 }
+
+// DefaultNode returns the process's default node — the first Started, or
+// the one sql.Open("flypg", …) started from the environment — or nil. An app
+// that never called Start can Close it on shutdown, to leave the cluster at
+// once rather than by timing out.
+func DefaultNode() *Node { return currentDefault() }
 
 func currentDefault() *Node {
 	defaults.Lock()

@@ -104,6 +104,11 @@ func (n *Node) OpenDB() *sql.DB { return sql.OpenDB(n.self.conns) }
 // Connector returns a database/sql connector for the node's own database.
 func (n *Node) Connector() driver.Connector { return n.self.conns }
 
+// Driver returns a database/sql driver bound to the node:
+// Driver().Open(url) and OpenConnector(url) open url's database through n,
+// as n.Open does. For wrappers that open connections through a driver.
+func (n *Node) Driver() driver.Driver { return &Driver{node: n} }
+
 // Open opens another database through the node: url is that database's
 // primary URL. Its local copy is derived like the node's own — the same
 // server as an explicit Config.DSN with url's database name, else

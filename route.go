@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/flypg/flypg/router"
 )
@@ -163,4 +164,47 @@ func (c *conn) queryInt(ctx context.Context, q string) (int64, error) {
 	}
 	n, _ := dest[0].(int64)
 	return n, nil
+}
+
+// onStandbyTx reports a local (read-only) transaction on a standby, in a
+// cluster: where a statement may take an advisory lock that excludes
+// nobody on the primary.
+func (c *conn) onStandbyTx() bool {
+	return c.localTx && c.inner != nil && c.db.n.role != roleDev && !c.db.writable()
+}
+
+// guardStandbyTx runs a statement of a read-only transaction on the local
+// standby. A standby refuses writes by itself, but grants advisory locks —
+// which exclude only its own sessions, not the app's other nodes: a lock
+// statement is refused before it runs, and one that took a lock anyway (a
+// function) fails after, releasing what it can (session locks; a
+// transaction lock ends with the transaction the app now rolls back).
+func guardStandbyTx[T any](ctx context.Context, c *conn, query string, run func() (T, error)) (T, error) {
+	var zero T
+	r := c.node().analyze(c, query)
+	if r.Class == router.SessionBound || r.Class == router.Write && r.Bound == router.NotBound && mentionsAdvisoryLock(query) {
+		return zero, &SessionStateError{Statement: query, What: router.BoundAdvisoryLock.String(),
+			Alternative: "in a read-only transaction it would be held on the local replica, excluding nobody on the primary: take it in a read-write db.BeginTx"}
+	}
+	v, err := run()
+	if err != nil || r.Class == router.Read {
+		return v, err
+	}
+	if rows, ok := any(v).(driver.Rows); ok {
+		pr, err := prefetch(rows)
+		if err != nil {
+			return zero, err
+		}
+		v = any(pr).(T)
+	}
+	if err := c.releaseLocalLocks(ctx); err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+// mentionsAdvisoryLock is a cheap pre-check for transaction-scoped advisory
+// lock calls, which the router classifies as plain writes.
+func mentionsAdvisoryLock(query string) bool {
+	return strings.Contains(strings.ToLower(query), "advisory")
 }

@@ -169,3 +169,29 @@ func TestLockTakenByAForwardedWriteIsReported(t *testing.T) {
 	assert.Zero(t, n, "and the lock is not left on a pooled connection")
 	_ = context.Background
 }
+
+// In a read-only transaction (local, on the standby) an advisory lock
+// would exclude nobody on the primary: refused, and nothing left held.
+func TestAdvisoryLocksRefusedInReadOnlyTransactions(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, `CREATE OR REPLACE FUNCTION lock_x() RETURNS void LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(4714) $$`)
+	ctx := testCtx(t)
+	for _, stmt := range []string{"SELECT pg_advisory_xact_lock(4714)", "SELECT pg_advisory_lock(4714)", "SELECT lock_x()"} {
+		tx, err := r.laxDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, stmt)
+		var se *flypg.SessionStateError
+		assert.ErrorAs(t, err, &se, stmt)
+		require.NoError(t, tx.Rollback())
+		var held int
+		require.NoError(t, r.replica.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").Scan(&held))
+		assert.Zero(t, held, stmt)
+	}
+	// Reads are untouched.
+	tx, err := r.laxDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	var rec bool
+	require.NoError(t, tx.QueryRowContext(ctx, "SELECT pg_is_in_recovery()").Scan(&rec))
+	assert.True(t, rec)
+	require.NoError(t, tx.Commit())
+}

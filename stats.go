@@ -21,7 +21,7 @@ type Stats struct {
 	RoundTrips int64
 	// Forwarded counts statements sent to a serving node (each statement
 	// of a remote transaction counts); Local those run on the local
-	// database; Retried reads the local replica refused as writes
+	// database (in any region, local transactions included); Retried reads the local replica refused as writes
 	// (SQLSTATE 25006) that were then forwarded; PrimaryReads reads sent to
 	// the primary (OnPrimary, AfterLSN not met locally, local database
 	// unreachable).

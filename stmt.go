@@ -75,6 +75,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		// the statement runs is decided now, like an unprepared one.
 		return c.ExecContext(ctx, s.query, args)
 	case !c.routing():
+		c.node().counters.local.Add(1)
 		return s.execLocal(ctx, args)
 	}
 	return dispatch(ctx, c, s.query,
@@ -90,6 +91,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	case s.inner == nil:
 		return c.QueryContext(ctx, s.query, args)
 	case !c.routing():
+		c.node().counters.local.Add(1)
 		return s.queryLocal(ctx, args)
 	}
 	return dispatch(ctx, c, s.query,

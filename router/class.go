@@ -155,19 +155,23 @@ func (b Bound) Alternative() string {
 }
 
 // Result is the classification of one query string.
+//
+// Its small fields come first, so that it packs into 16 bytes: a cache hit
+// copies it in one move.
 type Result struct {
 	// Class is the routing decision for the whole string.
 	Class Class
 	// Bound is what makes the string SessionBound: the kind of the first
 	// session-bound statement in it. It is NotBound for every other Class.
 	Bound Bound
-	// Statements is the number of non-empty statements in the string.
-	Statements int
 	// ExplainAnalyze is set when a statement is EXPLAIN ANALYZE, which
 	// executes the explained statement.
 	ExplainAnalyze bool
 
 	seen uint8 // bit c set when some statement has Class c
+
+	// Statements is the number of non-empty statements in the string.
+	Statements int
 }
 
 // Has reports whether any single statement of the string has class c. It

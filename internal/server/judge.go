@@ -37,11 +37,13 @@ const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catal
  + (SELECT count(*) FROM pg_catalog.pg_listening_channels())
  + (pg_catalog.pg_my_temp_schema() <> 0)::int`
 
-// resetSQL puts every setting of the session back: SET, SET ROLE,
+// resetSQL puts every setting of the session back — SET, SET ROLE,
 // set_config(…, false), SET SESSION AUTHORIZATION (which RESET ALL does not
-// reset). (The name of a custom placeholder, once made, stays defined for
-// the session, with an empty value; see docs/routing.md.)
-const resetSQL = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL"
+// reset) — and forgets its sequence state, so that currval and lastval in
+// the next caller's statement (a function may call them) never return this
+// caller's values. (The name of a custom placeholder, once made, stays
+// defined for the session, with an empty value; see docs/routing.md.)
+const resetSQL = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES"
 
 // judgeSQL reads the commit position and the session's state, and resets
 // its settings, in one round trip. The insert position, not

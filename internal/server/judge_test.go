@@ -86,6 +86,14 @@ func TestJudge(t *testing.T) {
 	var v string
 	require.NoError(t, c.QueryRowContext(ctx, "SELECT current_setting('app.tenant', true)").Scan(&v))
 	assert.Empty(t, v, "the value does not reach the next caller")
+
+	// Sequence state is forgotten: currval in the next caller's statement
+	// cannot return this caller's value.
+	_, err = c.ExecContext(ctx, "CREATE SEQUENCE IF NOT EXISTS js; SELECT nextval('js')")
+	require.NoError(t, err)
+	_, err = judge(ctx, b, c, false)
+	require.NoError(t, err)
+	assert.Error(t, c.QueryRowContext(ctx, "SELECT currval('js')").Scan(new(int64)), "currval is not defined in the session any more")
 }
 
 // BenchmarkJudge: the cost, per forwarded write, of asking the session for
