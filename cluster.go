@@ -23,20 +23,21 @@ const minCheckGap = 100 * time.Millisecond
 func (n *Node) startCluster(ctx context.Context) error {
 	join, joinDNS := splitJoin(n.cfg.Join)
 	t, err := transport.Start(ctx, transport.Config{
-		NodeName:          n.cfg.NodeName,
-		Region:            n.cfg.Region,
-		PrimaryRegion:     n.cfg.PrimaryRegion,
-		GossipAddr:        n.cfg.GossipAddr,
-		RPCAddr:           n.cfg.RPCAddr,
-		AdvertiseRPCAddr:  n.cfg.AdvertiseRPCAddr,
-		Join:              join,
-		JoinDNS:           joinDNS,
-		Secret:            n.cfg.Secret,
-		PreviousSecrets:   n.cfg.PreviousSecrets,
-		Label:             n.cfg.App,
-		Profile:           n.cfg.GossipProfile,
-		InsecurePlaintext: n.cfg.InsecurePlaintext,
-		Logger:            n.cfg.Logger,
+		NodeName:            n.cfg.NodeName,
+		Region:              n.cfg.Region,
+		PrimaryRegion:       n.cfg.PrimaryRegion,
+		GossipAddr:          n.cfg.GossipAddr,
+		RPCAddr:             n.cfg.RPCAddr,
+		AdvertiseRPCAddr:    n.cfg.AdvertiseRPCAddr,
+		AdvertiseGossipAddr: n.cfg.AdvertiseGossipAddr,
+		Join:                join,
+		JoinDNS:             joinDNS,
+		Secret:              n.cfg.Secret,
+		PreviousSecrets:     n.cfg.PreviousSecrets,
+		Label:               n.cfg.App,
+		Profile:             n.cfg.GossipProfile,
+		InsecurePlaintext:   n.cfg.InsecurePlaintext,
+		Logger:              n.cfg.Logger,
 	}, n.server)
 	if err != nil {
 		return err
@@ -199,7 +200,11 @@ func (n *Node) linkError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, transport.ErrUnknownOutcome):
 		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
-	case errors.Is(err, transport.ErrNoPrimary), errors.Is(err, transport.ErrNoNode):
+	case errors.Is(err, transport.ErrFrameTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, transport.ErrNoNode):
+		return fmt.Errorf("%w: %w", ErrNoNode, err)
+	case errors.Is(err, transport.ErrNoPrimary):
 		return fmt.Errorf("%w: %w", ErrNoPrimary, err)
 	case errors.Is(err, transport.ErrNotSent):
 		if cerr := ctx.Err(); cerr != nil {

@@ -54,6 +54,12 @@ type Config struct {
 	// differs from RPCAddr (NAT, a proxy). Default
 	// $FLYPG_ADVERTISE_RPC_ADDR, else the bound address.
 	AdvertiseRPCAddr string
+	// AdvertiseGossipAddr is the membership address other nodes reach this
+	// one at, when the bound one is not it (NAT, or a bind to [::] on a host
+	// where no private address can be found). Default
+	// $FLYPG_ADVERTISE_GOSSIP_ADDR, else $FLY_PRIVATE_IP, else the address
+	// of fly-local-6pn, else the first private address of an interface.
+	AdvertiseGossipAddr string
 	// Join lists peers' gossip addresses. Default $FLYPG_JOIN (comma
 	// separated), else the DNS name <App>.internal (AAAA on Fly.io) when
 	// App is set.
@@ -140,20 +146,30 @@ const (
 // completes it with the defaults. Errors name the variable and never
 // include a password or secret.
 func ConfigFromEnv() (Config, error) {
-	var cfg Config
+	cfg, err := Config{}.complete()
+	if _, lerr := cfg.localDSN(); lerr != nil {
+		err = errors.Join(err, lerr)
+	}
+	return cfg, err
+}
+
+// complete is withDefaults, also parsing the variables that can be
+// malformed (durations, the await policy): a hand-built Config passed to
+// Start reads the environment exactly as ConfigFromEnv does.
+func (c Config) complete() (Config, error) {
 	var errs []error
-	if s := os.Getenv("FLYPG_SECRET_PREVIOUS"); s != "" {
-		for _, p := range strings.Split(s, ",") {
+	if len(c.PreviousSecrets) == 0 {
+		for _, p := range strings.Split(os.Getenv("FLYPG_SECRET_PREVIOUS"), ",") {
 			if p = strings.TrimSpace(p); p != "" {
-				cfg.PreviousSecrets = append(cfg.PreviousSecrets, []byte(p))
+				c.PreviousSecrets = append(c.PreviousSecrets, []byte(p))
 			}
 		}
 	}
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
-	}{{"FLYPG_AWAIT_TIMEOUT", &cfg.AwaitTimeout}, {"FLYPG_RPC_TIMEOUT", &cfg.RPCTimeout}} {
-		if v := os.Getenv(d.env); v != "" {
+	}{{"FLYPG_AWAIT_TIMEOUT", &c.AwaitTimeout}, {"FLYPG_RPC_TIMEOUT", &c.RPCTimeout}} {
+		if v := os.Getenv(d.env); v != "" && *d.dst == 0 {
 			dur, err := time.ParseDuration(v)
 			if err != nil || dur <= 0 {
 				errs = append(errs, fmt.Errorf("flypg: %s=%q: want a positive Go duration such as 5s", d.env, v))
@@ -162,18 +178,16 @@ func ConfigFromEnv() (Config, error) {
 			*d.dst = dur
 		}
 	}
-	switch v := os.Getenv("FLYPG_AWAIT_TIMEOUT_POLICY"); v {
-	case "", "error":
-	case "succeed":
-		cfg.AwaitTimeoutPolicy = AwaitTimeoutSucceed
-	default:
-		errs = append(errs, fmt.Errorf("flypg: FLYPG_AWAIT_TIMEOUT_POLICY=%q: want \"error\" or \"succeed\"", v))
+	if c.AwaitTimeoutPolicy == AwaitTimeoutError {
+		switch v := os.Getenv("FLYPG_AWAIT_TIMEOUT_POLICY"); v {
+		case "", "error":
+		case "succeed":
+			c.AwaitTimeoutPolicy = AwaitTimeoutSucceed
+		default:
+			errs = append(errs, fmt.Errorf("flypg: FLYPG_AWAIT_TIMEOUT_POLICY=%q: want \"error\" or \"succeed\"", v))
+		}
 	}
-	cfg = cfg.withDefaults()
-	if _, err := cfg.localDSN(); err != nil {
-		errs = append(errs, err)
-	}
-	return cfg, errors.Join(errs...)
+	return c.withDefaults(), errors.Join(errs...)
 }
 
 // withDefaults fills what the caller left empty, from the environment where
@@ -193,6 +207,7 @@ func (c Config) withDefaults() Config {
 	envDefault(&c.GossipAddr, "FLYPG_GOSSIP_ADDR")
 	envDefault(&c.RPCAddr, "FLYPG_RPC_ADDR")
 	envDefault(&c.AdvertiseRPCAddr, "FLYPG_ADVERTISE_RPC_ADDR")
+	envDefault(&c.AdvertiseGossipAddr, "FLYPG_ADVERTISE_GOSSIP_ADDR")
 	envDefault(&c.GossipProfile, "FLYPG_GOSSIP_PROFILE")
 	if len(c.Join) == 0 {
 		for _, p := range strings.Split(os.Getenv("FLYPG_JOIN"), ",") {

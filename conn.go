@@ -140,10 +140,11 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 // BeginTx opens a read-only transaction on the local database, and where
-// the local copy is not the primary a read-write one on the primary: a
-// remote transaction, whose BEGIN travels with its first statement.
+// the local copy is not the primary a read-write one (or, under OnPrimary,
+// a read-only one) on the primary: a remote transaction, whose BEGIN
+// travels with its first statement.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if c.routing() && (!opts.ReadOnly || c.inner == nil) {
+	if c.routing() && (!opts.ReadOnly || c.inner == nil || onPrimary(ctx)) {
 		t, err := newRemoteTx(ctx, c, opts)
 		if err != nil {
 			return nil, err

@@ -31,6 +31,15 @@ var (
 	// primary could be reached before the deadline. Nothing was executed.
 	ErrNoPrimary = errors.New("flypg: no node with the primary database reachable; nothing was executed")
 
+	// ErrNoNode reports that no node of the region CallRegion named could
+	// be reached before the deadline. Nothing was executed.
+	ErrNoNode = errors.New("flypg: no node of the region reachable; nothing was executed")
+
+	// ErrTooLarge reports a request larger than the link carries (64 MiB
+	// by default: a statement's arguments, a procedure's request). Nothing
+	// was sent.
+	ErrTooLarge = errors.New("flypg: request too large for the link; nothing was sent")
+
 	// ErrUnknownOutcome reports that a write was sent to the primary but
 	// the answer never came back (the link or the primary's connection
 	// broke): it may or may not have committed. flypg never resends such a

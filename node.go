@@ -59,7 +59,10 @@ type Node struct {
 // because a database server is down. The first node started becomes the
 // default node that sql.Open("flypg", …) uses.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
-	cfg = cfg.withDefaults()
+	cfg, err := cfg.complete()
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

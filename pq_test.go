@@ -865,3 +865,78 @@ func ExampleConfig_libpq() {
 		log.Printf("%s is taken", "a@example.com")
 	}
 }
+
+// BenchmarkPQForwarded measures, with lib/pq wrapped, an autocommit INSERT
+// forwarded from the replica region on loopback (forward + await) and a
+// 1,000-row read from the primary through the link (OnPrimary), each
+// against the same statement run directly on the primary with lib/pq.
+func BenchmarkPQForwarded(b *testing.B) {
+	r := startPQRegions(b, nil, nil)
+	r.exec(b, `DROP TABLE IF EXISTS bench_pq; CREATE TABLE bench_pq (id bigserial PRIMARY KEY, v text, n int8, t timestamptz, bb bytea);
+		DROP TABLE IF EXISTS bench_pq_res; CREATE TABLE bench_pq_res AS SELECT g AS id, md5(g::text) || md5(g::text) || md5(g::text) AS v, now() AS t FROM generate_series(1, 1000) g`)
+	args := []any{"title", int64(42), time.Now(), []byte("blob")}
+	for _, tc := range []struct {
+		name string
+		db   *sql.DB
+		ctx  context.Context
+	}{{"insert/libpq-primary", r.primary, context.Background()}, {"insert/flypg-forwarded", r.laxDB, context.Background()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.db.ExecContext(tc.ctx, "INSERT INTO bench_pq (v, n, t, bb) VALUES ($1, $2, $3, $4)", args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		db   *sql.DB
+		ctx  context.Context
+	}{{"result/libpq-primary", r.primary, context.Background()}, {"result/flypg-onprimary", r.laxDB, flypg.OnPrimary(context.Background())}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rows, err := tc.db.QueryContext(tc.ctx, "SELECT id, v, t FROM bench_pq_res")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var (
+					id int64
+					v  string
+					t  time.Time
+				)
+				for rows.Next() {
+					if err := rows.Scan(&id, &v, &t); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := rows.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// lib/pq's own connection options (binary_parameters,
+// disable_prepared_binary_result) in the DSN are lib/pq's business: the
+// node must still track its replica's replay — its LSN tracker must not
+// hand them to PostgreSQL as settings, which refuses to start the session.
+func TestPQLibPQConnectionOptions(t *testing.T) {
+	c := cluster(t)
+	const opts = "&binary_parameters=yes&disable_prepared_binary_result=yes"
+	syd := startNode(t, "syd", c.Primary.DSN()+opts, nil, withPQ(nil))
+	lax := startNode(t, "lax", c.Replicas[0].DSN()+opts, []string{syd.GossipAddr()}, withPQ(nil))
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	db := lax.OpenDB()
+	defer db.Close()
+	_, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS pqopts (id int, b bytea)")
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "INSERT INTO pqopts VALUES ($1, $2)", 1, []byte{0, 1, 2})
+	require.NoError(t, err, "the write is awaited on the replica")
+	var b []byte
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT b FROM pqopts WHERE id = 1").Scan(&b))
+	assert.Equal(t, []byte{0, 1, 2}, b)
+}

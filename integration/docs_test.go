@@ -31,7 +31,7 @@ func TestRecipesMatchDocs(t *testing.T) {
 	require.NoError(t, err)
 	code := src.String()
 
-	snippets := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	snippets := regexp.MustCompile("(?s)```go[^\n]*\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
 	require.NotEmpty(t, snippets, "docs/orm.md has Go snippets")
 	for _, m := range snippets {
 		snippet := normalize(m[1])
