@@ -227,6 +227,24 @@ func TestSecretRequiredOutsideDevMode(t *testing.T) {
 	}
 }
 
+// Start reads the environment for the fields a hand-built Config leaves
+// empty, as ConfigFromEnv does, and refuses malformed values.
+func TestStartReadsTheEnvironment(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("FLYPG_AWAIT_TIMEOUT", "750ms")
+	t.Setenv("FLYPG_AWAIT_TIMEOUT_POLICY", "succeed")
+	cfg, err := Config{DSN: "postgres://u@127.0.0.1:1/app"}.complete()
+	require.NoError(t, err)
+	assert.Equal(t, 750*time.Millisecond, cfg.AwaitTimeout)
+	assert.Equal(t, AwaitTimeoutSucceed, cfg.AwaitTimeoutPolicy)
+	cfg, err = Config{DSN: "postgres://u@127.0.0.1:1/app", AwaitTimeout: time.Second}.complete()
+	require.NoError(t, err)
+	assert.Equal(t, time.Second, cfg.AwaitTimeout, "a field set wins")
+	t.Setenv("FLYPG_RPC_TIMEOUT", "soon")
+	_, err = Start(t.Context(), Config{DSN: "postgres://u@127.0.0.1:1/app"})
+	assert.ErrorContains(t, err, "FLYPG_RPC_TIMEOUT")
+}
+
 func TestSplitJoin(t *testing.T) {
 	peers, dns := splitJoin([]string{"127.0.0.1:7946", "myapp.internal", "[fdaa::1]:7946"})
 	assert.Equal(t, []string{"127.0.0.1:7946", "[fdaa::1]:7946"}, peers)

@@ -183,6 +183,14 @@ func TestOnPrimary(t *testing.T) {
 	var rec bool
 	require.NoError(t, r.laxDB.QueryRowContext(flypg.OnPrimary(ctx), "SELECT pg_is_in_recovery()").Scan(&rec))
 	assert.False(t, rec)
+	// A read-only transaction under OnPrimary runs there too.
+	tx, err := r.laxDB.BeginTx(flypg.OnPrimary(ctx), &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	require.NoError(t, tx.QueryRowContext(ctx, "SELECT count(*) FROM op").Scan(&strong))
+	assert.Equal(t, 1, strong)
+	_, err = tx.ExecContext(ctx, "INSERT INTO op VALUES (2)")
+	assert.Error(t, err, "and stays read-only")
+	require.NoError(t, tx.Rollback())
 	_ = errors.New
 	_ = context.Background
 }

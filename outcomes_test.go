@@ -155,6 +155,12 @@ func TestLargeRequestsAndResults(t *testing.T) {
 	require.NoError(t, r.laxDB.QueryRowContext(ctx, "SELECT b FROM blobs WHERE id = 1").Scan(&got))
 	assert.True(t, bytes.Equal(blob, got), "stored exactly, and visible at once")
 
+	// Past the link's request limit (64 MiB): refused before anything is
+	// sent, and says so.
+	_, err = r.laxDB.ExecContext(ctx, "INSERT INTO blobs VALUES (99, $1, 'x')", make([]byte, 65<<20))
+	assert.ErrorIs(t, err, flypg.ErrTooLarge)
+	assert.False(t, errors.Is(err, flypg.ErrUnknownOutcome))
+
 	// A 6 MiB RETURNING, awaited before it is handed over.
 	var back []byte
 	require.NoError(t, r.laxDB.QueryRowContext(ctx, "UPDATE blobs SET t = 'y' WHERE id = 1 RETURNING b").Scan(&back))
