@@ -146,7 +146,12 @@ func partSize(p *wire.Part) int {
 			n += len(v) + 8
 		}
 	}
-	return n + 64*len(p.Rows)
+	for _, row := range p.Rows {
+		for _, v := range row {
+			n += len(v.S) + len(v.B) + 16
+		}
+	}
+	return n
 }
 
 func (r *remoteRows) Columns() []string { return r.dec.Columns() }

@@ -217,6 +217,11 @@ type Tracker struct {
 	stats counters
 }
 
+// libpqOnlyOptions are lib/pq connection-string options that pgx does not
+// interpret (it would send them to the server as run-time parameters).
+var libpqOnlyOptions = []string{"binary_parameters", "disable_prepared_binary_result", "fallback_application_name",
+	"sslinline", "ssl_min_protocol_version", "ssl_max_protocol_version", "hostaddr", "load_balance_hosts"}
+
 // NewTracker validates cfg and returns a tracker. It does no I/O: the
 // connection is opened by the first Wait, InRecovery or Refresh that needs
 // it.
@@ -228,6 +233,12 @@ func NewTracker(cfg Config) (*Tracker, error) {
 	pgcfg, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("lsn: parse DSN: %w", err)
+	}
+	// A DSN written for another driver (lib/pq) may carry options pgx does
+	// not know, which it would pass to the server as settings — and the
+	// server refuses unknown ones, so the tracker would never connect.
+	for _, k := range libpqOnlyOptions {
+		delete(pgcfg.RuntimeParams, k)
 	}
 	pgcfg.RuntimeParams["application_name"] = cfg.ApplicationName
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,7 +9,9 @@
 // those bytes to PostgreSQL unchanged, and the rows come back as
 // PostgreSQL sent them, to be decoded on the caller with pgx's stdlib
 // conversions. lib/pq ("postgres") takes database/sql driver values, which
-// cross the link as typed values (package wire).
+// cross the link as typed values (package wire): the serving node hands
+// them to its own lib/pq connection, and sends back the driver values and
+// column-type answers of lib/pq's rows, and *pq.Error with every field.
 package backend
 
 import (
@@ -65,7 +67,8 @@ type Backend interface {
 	// row of the first result, its values as text (nil for NULL).
 	SimpleRow(ctx context.Context, c *sql.Conn, text string) ([]*string, error)
 	// Commit commits c's open transaction; COMMIT of a failed transaction
-	// is the driver's own error for it (pgx.ErrTxCommitRollback).
+	// is the driver's own error for it (pgx.ErrTxCommitRollback,
+	// pq.ErrInFailedTransaction).
 	Commit(ctx context.Context, c *sql.Conn) error
 	// Describe describes query on c.
 	Describe(ctx context.Context, c *sql.Conn, query string) (*wire.Description, error)
@@ -111,6 +114,8 @@ func ForName(name string) (Backend, error) {
 	switch name {
 	case "", "pgx":
 		return Pgx{}, nil
+	case "postgres":
+		return PQ{}, nil
 	}
 	return nil, fmt.Errorf("flypg: unknown Driver %q: want \"pgx\" or \"postgres\"", name)
 }

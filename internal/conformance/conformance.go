@@ -1,19 +1,22 @@
 // Package conformance holds the cases that show flypg loses nothing of the
 // wrapped driver: the same statements run through a reference *sql.DB (plain
-// pgx) and through flypg must give identical columns, column types, Go values
-// and errors. The root package runs them in dev mode against a primary, and
-// through write forwarding from a replica region.
+// pgx, or plain lib/pq for Driver "postgres") and through flypg must give
+// identical columns, column types, Go values and errors. The root package
+// runs them in dev mode against a primary, and through write forwarding
+// from a replica region.
 package conformance
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lib/pq"
 )
 
 // Case is one select-list expression with its arguments.
@@ -54,6 +57,34 @@ func Cases() []Case {
 		{"args valuer", "$1::text AS a, $2::int8 AS b", []any{sql.NullString{String: "v", Valid: true}, sql.NullInt64{}}},
 		{"args slices", "3 = ANY($1::int8[]) AS a, $2::text[] AS b", []any{[]int64{1, 2, 3}, []string{"p", "q"}}},
 		{"args time", "$1::date AS a, $2::timestamp AS b", []any{when, when}},
+	}
+}
+
+// PQCases are arguments in the forms code written for lib/pq passes them:
+// its Array Valuers, Go slices (which lib/pq's CheckNamedValue turns into
+// array literals), strings and bytes for bytea (lib/pq encodes both by the
+// parameter's type), uint64 past int64, times in named locations and in
+// Local, NullTime, json.RawMessage. Each also runs on the reference lib/pq
+// connection, so whatever lib/pq does with it is the expected answer.
+func PQCases() []Case {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		ny = time.FixedZone("EST", -5*3600)
+	}
+	ints := []int{4, 5}
+	return []Case{
+		{"pq arrays", "$1::int8[] AS a, $2::text[] AS b, $3::bytea[] AS c, $4::bool[] AS d, $5::float8[] AS e, $6::int8[] IS NULL AS f",
+			[]any{pq.Array([]int64{1, 2}), pq.StringArray{"x", "y z", `q"uote`}, pq.ByteaArray{{0xde, 0xad}, {}}, pq.BoolArray{true, false}, pq.Float64Array{1.5, -2}, pq.Array([]int64(nil))}},
+		{"go slices", "$1::int8[] AS a, $2::text[] AS b, $3::int4[] AS c, $4::float4[] AS d",
+			[]any{[]int64{7, 8}, []string{"a", ""}, &ints, []float32{0.5}}},
+		{"bytea from string and bytes", "$1::bytea AS a, $2::bytea AS b, $3::bytea AS c, length($4::bytea) AS d",
+			[]any{"abc", []byte{0, 0xff, '\\'}, []byte{}, json.RawMessage(`{"k":1}`)}},
+		{"text from bytes", "$1::text AS a, $2::jsonb AS b", []any{[]byte("héllo"), json.RawMessage(`{"a": [1, 2]}`)}},
+		{"uint64", "$1::numeric AS a, $2::int8 AS b, $3::int4 AS c", []any{uint64(1<<63 + 5), uint64(42), uint32(7)}},
+		{"times in zones", "$1::timestamptz AS a, $2::timestamp AS b, $3::timestamptz AS c, $4::date AS d, $5::timestamptz AS e",
+			[]any{when.In(ny), when.In(ny), when.Local(), when.In(ny), pq.NullTime{Time: when.In(ny), Valid: true}}},
+		{"null kinds", "$1::timestamptz AS a, $2::text AS b, $3::bytea AS c", []any{pq.NullTime{}, sql.NullString{}, []byte(nil)}},
+		{"lib/pq result conventions", "12.5::numeric AS a, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS b, '{1,2}'::int4[] AS c, 'infinity'::timestamptz AS d, '13:14:15.5'::time AS e, '13:14:15+02'::timetz AS f, 'x'::char(3) AS g", nil},
 	}
 }
 

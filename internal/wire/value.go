@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -184,14 +185,34 @@ func elemKind(t reflect.Type) Kind {
 	return KindNull
 }
 
+// A time's S is its zone's abbreviation (rebuilt as a fixed zone), or one
+// of these markers: UTC and Local are kept as such, and a location loaded
+// from the time zone database (lib/pq returns timestamptz values in the
+// session's TimeZone, e.g. America/New_York) travels by name, followed by
+// the abbreviation, so that it arrives as the same *time.Location — with
+// the fixed zone as the fallback where the name does not load here or
+// gives another offset.
+const (
+	zoneUTC    = "\x00UTC"
+	zoneLocal  = "\x00Local"
+	zoneNamed  = "\x00Z:" // + location name + "\x00" + abbreviation
+	maxZoneLen = 128
+)
+
 func timeValue(t time.Time) Value {
 	name, off := t.Zone()
 	v := Value{Kind: KindTime, I: t.Unix(), N: int32(t.Nanosecond()), O: int32(off), S: name}
-	switch t.Location() {
+	switch loc := t.Location(); loc {
 	case time.UTC:
-		v.S = "\x00UTC"
+		v.S = zoneUTC
 	case time.Local:
-		v.S = "\x00Local"
+		v.S = zoneLocal
+	default:
+		// A fixed zone's name is its abbreviation; a loaded location's
+		// name is not.
+		if ln := loc.String(); ln != name && ln != "" && len(ln) < maxZoneLen {
+			v.S = zoneNamed + ln + "\x00" + name
+		}
 	}
 	return v
 }
@@ -204,7 +225,47 @@ func b2i(b bool) int64 {
 }
 
 // Go converts back to the Go value the wrapped driver produced or accepts.
-func (v Value) Go() (any, error) {
+// A time in a named location loads it from the time zone database each
+// time; GoCached shares the loads.
+func (v Value) Go() (any, error) { return v.GoCached(nil) }
+
+// Locations caches the time zone database's locations for a decoder, so
+// that rows of times in a named location load it once. The zero value is
+// ready; a Locations is not safe for concurrent use.
+type Locations struct {
+	m map[string]*time.Location // nil entry: does not load
+}
+
+// maxLocations bounds what a peer can make one decoder load.
+const maxLocations = 64
+
+func (l *Locations) load(name string) *time.Location {
+	if l == nil {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			return nil
+		}
+		return loc
+	}
+	if loc, ok := l.m[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = nil
+	}
+	if l.m == nil {
+		l.m = map[string]*time.Location{}
+	}
+	if len(l.m) < maxLocations {
+		l.m[name] = loc
+	}
+	return loc
+}
+
+// GoCached is Go with the locations of times taken from (and added to) l,
+// which may be nil.
+func (v Value) GoCached(l *Locations) (any, error) {
 	switch v.Kind {
 	case KindNull:
 		return nil, nil
@@ -226,27 +287,46 @@ func (v Value) Go() (any, error) {
 		}
 		return v.B, nil
 	case KindTime:
-		return v.time(), nil
+		return v.time(l), nil
 	case KindSlice:
-		return v.slice()
+		return v.slice(l)
 	}
 	return nil, fmt.Errorf("flypg: wire value of unknown kind %d", v.Kind)
 }
 
-func (v Value) time() time.Time {
+func (v Value) time(l *Locations) time.Time {
 	t := time.Unix(v.I, int64(v.N))
 	switch v.S {
-	case "\x00UTC":
+	case zoneUTC:
 		return t.UTC()
-	case "\x00Local":
+	case zoneLocal:
 		return t.Local()
 	}
-	return t.In(time.FixedZone(v.S, int(v.O)))
+	abbrev := v.S
+	if rest, ok := strings.CutPrefix(v.S, zoneNamed); ok {
+		name, ab, _ := strings.Cut(rest, "\x00")
+		abbrev = ab
+		// (A name this node would not send is not looked up: "" is UTC
+		// to LoadLocation.)
+		if name != "" && len(name) < maxZoneLen {
+			if loc := l.load(name); loc != nil {
+				if lt := t.In(loc); zoneOffset(lt) == int(v.O) {
+					return lt
+				}
+			}
+		}
+	}
+	return t.In(time.FixedZone(abbrev, int(v.O)))
+}
+
+func zoneOffset(t time.Time) int {
+	_, off := t.Zone()
+	return off
 }
 
 // slice rebuilds a typed slice ([]int64, []string, …) so that the wrapped
 // driver encodes it as an array parameter.
-func (v Value) slice() (any, error) {
+func (v Value) slice(l *Locations) (any, error) {
 	n := len(v.List)
 	for _, e := range v.List {
 		if e.Kind != v.Elem {
@@ -269,7 +349,7 @@ func (v Value) slice() (any, error) {
 	case KindBytes:
 		return collect(v.List, func(e Value) []byte { return e.B }, n), nil
 	case KindTime:
-		return collect(v.List, Value.time, n), nil
+		return collect(v.List, func(e Value) time.Time { return e.time(l) }, n), nil
 	}
 	return nil, fmt.Errorf("flypg: wire slice of unknown element kind %d", v.Elem)
 }
@@ -317,6 +397,11 @@ func (v Value) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return err
 }
 
+// valueFields is the array length EncodeMsgpack writes for each kind (0:
+// not a kind). An array, not a map literal: decoding runs per value.
+var valueFields = [...]int{KindBool: 2, KindInt64: 2, KindUint64: 2, KindFloat64: 2, KindFloat32: 2,
+	KindString: 2, KindBytes: 2, KindTime: 5, KindSlice: 3}
+
 // DecodeMsgpack reads what EncodeMsgpack wrote, refusing anything else.
 func (v *Value) DecodeMsgpack(dec *msgpack.Decoder) error { return v.decode(dec, 0) }
 
@@ -334,9 +419,7 @@ func (v *Value) decode(dec *msgpack.Decoder, depth int) error {
 		return err
 	}
 	v.Kind = Kind(k)
-	want := map[Kind]int{KindBool: 2, KindInt64: 2, KindUint64: 2, KindFloat64: 2, KindFloat32: 2,
-		KindString: 2, KindBytes: 2, KindTime: 5, KindSlice: 3}[v.Kind]
-	if want == 0 || n != want {
+	if int(v.Kind) >= len(valueFields) || valueFields[v.Kind] == 0 || n != valueFields[v.Kind] {
 		return fmt.Errorf("flypg: malformed wire value: kind %d with %d fields", k, n)
 	}
 	switch v.Kind {

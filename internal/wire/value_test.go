@@ -3,6 +3,7 @@ package wire
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	_ "time/tzdata" // the named-location tests need the zone database everywhere
 )
 
 type status string
@@ -86,6 +89,70 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A time in a location loaded from the time zone database (lib/pq returns
+// timestamptz values in the session's TimeZone) arrives in that same
+// location, not in a fixed zone of its abbreviation; a name the receiver
+// cannot load, or that gives another offset, falls back to the fixed zone.
+func TestTimeInANamedLocation(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	when := time.Date(2024, 7, 4, 12, 0, 0, 5, ny)
+
+	v, err := FromGo(when)
+	require.NoError(t, err)
+	got, err := roundTrip(t, v).Go()
+	require.NoError(t, err)
+	g := got.(time.Time)
+	assert.True(t, when.Equal(g))
+	assert.Equal(t, "America/New_York", g.Location().String(), "the location itself, not a fixed EDT")
+	assert.Equal(t, when.Add(180*24*time.Hour).Format(time.RFC3339), g.Add(180*24*time.Hour).Format(time.RFC3339),
+		"it keeps the location's rules: half a year later it is EST")
+
+	// A fixed zone stays a fixed zone, even one named like a location.
+	est := time.Date(2024, 7, 4, 12, 0, 0, 0, time.FixedZone("EST", -5*3600))
+	v, err = FromGo(est)
+	require.NoError(t, err)
+	got, err = roundTrip(t, v).Go()
+	require.NoError(t, err)
+	assert.Equal(t, est, got)
+
+	for name, s := range map[string]string{
+		"unknown name":     zoneNamed + "Mars/Olympus_Mons\x00MOT",
+		"malformed name":   zoneNamed + "../../etc/passwd\x00XX",
+		"no abbreviation":  zoneNamed + "America/New_York",
+		"offset disagrees": zoneNamed + "Asia/Tokyo\x00EDT",
+		"empty name":       zoneNamed + "\x00EDT",
+	} {
+		v := Value{Kind: KindTime, I: when.Unix(), O: -4 * 3600, S: s}
+		got, err := roundTrip(t, v).Go()
+		require.NoError(t, err, name)
+		g := got.(time.Time)
+		assert.True(t, g.Equal(time.Unix(when.Unix(), 0)), name)
+		_, off := g.Zone()
+		assert.Equal(t, -4*3600, off, "%s: the sender's offset is kept", name)
+		if name != "no abbreviation" {
+			assert.NotEqual(t, "Asia/Tokyo", g.Location().String(), name)
+			assert.NotEqual(t, "UTC", g.Location().String(), name)
+		}
+	}
+}
+
+// A decoder's Locations load each location once, and bound how many a
+// peer can make it load.
+func TestLocationsCache(t *testing.T) {
+	var l Locations
+	ny := l.load("America/New_York")
+	require.NotNil(t, ny)
+	assert.Same(t, ny, l.load("America/New_York"))
+	assert.Nil(t, l.load("No/Such_Zone"))
+	for i := range 2 * maxLocations {
+		l.load(fmt.Sprintf("No/Zone%d", i))
+	}
+	assert.LessOrEqual(t, len(l.m), maxLocations)
+	var nilCache *Locations
+	assert.NotNil(t, nilCache.load("Europe/Paris"))
+}
+
 func TestUnsupported(t *testing.T) {
 	for _, in := range []any{
 		struct{ A int }{1},
@@ -120,7 +187,9 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 }
 
 func FuzzValueDecode(f *testing.F) {
-	for _, in := range []any{nil, int64(1), "s", []byte{1}, time.Now(), []int64{1, 2}, [][]byte{{1}}, 1.5, uint64(3)} {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(f, err)
+	for _, in := range []any{nil, int64(1), "s", []byte{1}, time.Now(), time.Now().In(ny), []int64{1, 2}, [][]byte{{1}}, 1.5, uint64(3)} {
 		v, err := FromGo(in)
 		require.NoError(f, err)
 		b, err := msgpack.Marshal(v)
