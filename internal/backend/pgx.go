@@ -13,6 +13,10 @@ import (
 	"github.com/flypg/flypg/internal/wire"
 )
 
+// errPgxMixed refuses a statement or reply in lib/pq's form: every node of
+// an app must wrap the same driver.
+var errPgxMixed = errors.New("flypg: this node wraps pgx, and the other node lib/pq: every node of a cluster must use the same Config.Driver")
+
 // Pgx wraps github.com/jackc/pgx/v5/stdlib.
 type Pgx struct{}
 

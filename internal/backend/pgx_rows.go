@@ -27,6 +27,9 @@ type pgxRows struct {
 
 // Decoder builds the decoder for a described part.
 func (Pgx) Decoder(local driver.Conn, p *wire.Part) (RowDecoder, error) {
+	if len(p.Columns) > 0 || len(p.Fields) == 0 && len(p.Rows) > 0 {
+		return nil, errPgxMixed
+	}
 	r := &pgxRows{m: typeMap(local), fields: p.Fields, names: make([]string, len(p.Fields))}
 	for i, f := range p.Fields {
 		r.names[i] = f.Name

@@ -16,6 +16,9 @@ import (
 // protocol with the caller's encoded parameters and result formats. Rows go
 // out as PostgreSQL sent them, in parts of bounded size.
 func (Pgx) Exec(ctx context.Context, c *sql.Conn, st *wire.Statement, send func(*wire.Part) error) (n int64, err error) {
+	if len(st.Values) > 0 {
+		return 0, errPgxMixed
+	}
 	err = pgConn(c, func(pc *pgconn.PgConn) error {
 		if st.Simple {
 			n, err = execSimple(ctx, pc, st, send)
