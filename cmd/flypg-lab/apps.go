@@ -57,14 +57,19 @@ func appBinary(ctx context.Context) (bin string, remove func(), err error) {
 	return bin, remove, nil
 }
 
-// startApps runs the example app (bin, from appBinary) twice: in syd on the
-// primary, in lax on the replica. lax reaches syd's write link through a WAN
-// proxy. logOut receives the apps' log lines (nil: kept only for errors).
+// startApps runs the example app (bin, from appBinary) once per region: in
+// syd on the primary, in lax and ams on their replicas. The replica regions
+// reach syd's write link through a WAN proxy. Every app gets the primary's
+// URL as DATABASE_URL, as on Fly.io; the replica regions also get FLYPG_DSN,
+// since their replicas are not where Fly.io's naming would put them.
+// logOut receives the apps' log lines (nil: kept only for errors).
 func (l *lab) startApps(ctx context.Context, bin string, logOut io.Writer) (err error) {
 	addrs := map[string]string{}
-	for _, k := range []string{"syd-http", "syd-gossip", "syd-rpc", "lax-http", "lax-gossip", "lax-rpc"} {
-		if addrs[k], err = freeAddr(); err != nil {
-			return err
+	for _, r := range []string{"syd", "lax", "ams"} {
+		for _, k := range []string{"-http", "-gossip", "-rpc"} {
+			if addrs[r+k], err = freeAddr(); err != nil {
+				return err
+			}
 		}
 	}
 	sydLink, err := l.wan.Proxy(ctx, "app-link", addrs["syd-rpc"])
@@ -72,15 +77,15 @@ func (l *lab) startApps(ctx context.Context, bin string, logOut io.Writer) (err 
 		return fmt.Errorf("WAN proxy for the write link: %w", err)
 	}
 	common := []string{
-		"FLYPG_SECRET=" + secret,
+		"DATABASE_URL=" + l.pg.Primary.DSN(),
+		"PRIMARY_REGION=syd",
+		"FLYPG_SECRET=" + l.secret,
 		"FLYPG_GOSSIP_PROFILE=local",
 	}
 
 	progress("starting the app in syd (primary region)...")
 	syd, err := l.startApp(ctx, bin, "syd", addrs["syd-http"], logOut, append([]string{
 		"FLY_REGION=syd",
-		"PRIMARY_REGION=syd",
-		"DATABASE_URL=" + l.pg.Primary.DSN(),
 		"FLYPG_NODE_NAME=syd-1",
 		"FLYPG_GOSSIP_ADDR=" + addrs["syd-gossip"],
 		"FLYPG_RPC_ADDR=" + addrs["syd-rpc"],
@@ -89,23 +94,41 @@ func (l *lab) startApps(ctx context.Context, bin string, logOut io.Writer) (err 
 	if err != nil {
 		return err
 	}
-	// syd created the table; lax must find it replayed (it never runs DDL).
+	// syd created the table; the other regions must find it replayed (they
+	// never run DDL).
 	if err := l.pg.Sync(ctx); err != nil {
 		return fmt.Errorf("wait for the schema to replicate: %w", err)
 	}
-	progress("starting the app in lax (replica region)...")
-	_, err = l.startApp(ctx, bin, "lax", addrs["lax-http"], logOut, append([]string{
-		"FLY_REGION=lax",
-		"PRIMARY_REGION=syd",
-		// flypg would derive lax.<host>:5433 from DATABASE_URL, Fly.io's
-		// layout; here the replica is elsewhere, so name it.
-		"FLYPG_DSN=" + l.pg.Replicas[0].DSN(),
-		"FLYPG_NODE_NAME=lax-1",
-		"FLYPG_GOSSIP_ADDR=" + addrs["lax-gossip"],
-		"FLYPG_RPC_ADDR=" + addrs["lax-rpc"],
-		"FLYPG_JOIN=" + syd.envValue("FLYPG_GOSSIP_ADDR"),
-	}, common...))
-	return err
+	for _, r := range []struct {
+		region string
+		dsn    string
+	}{{"lax", l.laxPG().DSN()}, {"ams", l.amsPG().DSN()}} {
+		progress(fmt.Sprintf("starting the app in %s (replica region)...", r.region))
+		if _, err := l.startApp(ctx, bin, r.region, addrs[r.region+"-http"], logOut, append([]string{
+			"FLY_REGION=" + r.region,
+			// flypg would derive top1.nearest.of.<host>:5433 from
+			// DATABASE_URL, Fly.io's layout; here the replica is
+			// elsewhere, so name it.
+			"FLYPG_DSN=" + r.dsn,
+			"FLYPG_NODE_NAME=" + r.region + "-1",
+			"FLYPG_GOSSIP_ADDR=" + addrs[r.region+"-gossip"],
+			"FLYPG_RPC_ADDR=" + addrs[r.region+"-rpc"],
+			"FLYPG_JOIN=" + syd.envValue("FLYPG_GOSSIP_ADDR"),
+		}, common...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// app returns the app running in region (startApps made one per region).
+func (l *lab) app(region string) *app {
+	for _, a := range l.apps {
+		if a.region == region {
+			return a
+		}
+	}
+	panic("flypg-lab: no app in region " + region)
 }
 
 // buildApp compiles examples/todo from the module the lab runs in.
@@ -236,36 +259,45 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // do sends a JSON request and decodes the JSON answer into out (if not nil).
 func (a *app) do(ctx context.Context, method, path string, body, out any) (int, error) {
+	status, _, err := a.doWith(ctx, method, path, nil, body, out)
+	return status, err
+}
+
+// doWith is do with request headers; it also returns the response's.
+func (a *app) doWith(ctx context.Context, method, path string, h http.Header, body, out any) (int, http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, fmt.Errorf("encode request: %w", err)
+			return 0, nil, fmt.Errorf("encode request: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.url+path, rd)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return resp.StatusCode, resp.Header, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
+			return resp.StatusCode, resp.Header, fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
 		}
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
 }
 
 // stop asks the app to shut down (SIGTERM) and kills it if it has not

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,26 +19,29 @@ import (
 )
 
 type benchOptions struct {
-	rtt   time.Duration
-	out   string
-	scale float64
+	rtt      time.Duration
+	amsDelay time.Duration
+	out      string
+	scale    float64
 }
 
 func parseBenchFlags(args []string, output io.Writer) (benchOptions, error) {
 	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round-trip time of the simulated WAN between the two regions")
-	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file (e.g. docs/benchmarks.md)")
+	fs.DurationVar(&o.rtt, "rtt", 50*time.Millisecond, "round-trip time of the simulated WAN between syd and each other region")
+	fs.DurationVar(&o.amsDelay, "ams-delay", 250*time.Millisecond, "how far behind the primary ams's replica replays (recovery_min_apply_delay), for the token table")
+	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file (e.g. docs/benchmarks.md), and its SVG charts to img/ beside it")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply every operation count by this (0.1 for a quick smoke run; results get noisier)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: flypg-lab bench [--rtt 50ms] [--out docs/benchmarks.md] [--scale 1]
+		fmt.Fprint(fs.Output(), `usage: flypg-lab bench [--rtt 50ms] [--ams-delay 250ms] [--out docs/benchmarks.md] [--scale 1]
 
-Runs flypg's benchmark suite on a two-region lab cluster (PostgreSQL primary
-in syd, hot standby in lax, a simulated WAN between them; flypg nodes in
-process) next to its baselines, all at the same RTT, and prints a markdown
-report. A progress line goes to stderr. At the defaults it takes a few
-minutes.
+Runs flypg's benchmark suite on a lab cluster (PostgreSQL primary in syd,
+hot standbys in lax and ams, a simulated WAN between syd and each; flypg
+nodes in process) next to its baselines, all at the same RTT, and prints a
+markdown report. With --out it also writes the report's SVG charts into an
+img directory beside the file. A progress line goes to stderr. At the
+defaults it takes a few minutes.
 
 `)
 		fs.PrintDefaults()
@@ -50,6 +52,8 @@ minutes.
 	switch {
 	case o.rtt < 0:
 		return o, usageError{err: fmt.Errorf("bench: --rtt %v: must not be negative", o.rtt)}
+	case o.amsDelay <= 0:
+		return o, usageError{err: fmt.Errorf("bench: --ams-delay %v: must be positive (the token table needs a lagging replica)", o.amsDelay)}
 	case !(o.scale > 0) || math.IsInf(o.scale, 0):
 		return o, usageError{err: fmt.Errorf("bench: --scale %v: must be a positive number", o.scale)}
 	}
@@ -63,17 +67,23 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (err error) 
 	}
 	started := time.Now()
 	load0 := loadAvg()
-	l, err := startLab(ctx, o.rtt)
+	l, err := startLab(ctx, labOptions{rtt: o.rtt, amsDelay: o.amsDelay})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
+	obs := &awaitObserver{}
+	l.observer = obs
 	if err := l.startNodes(ctx); err != nil {
 		return err
 	}
-	b := &bench{l: l, scale: o.scale, prog: newProgressLine(os.Stderr)}
+	b := &bench{l: l, scale: o.scale, prog: newProgressLine(os.Stderr), obs: obs}
 	if err := b.setup(ctx); err != nil {
 		return err
+	}
+	late, err := b.wanLateness(ctx, b.n(60))
+	if err != nil {
+		return fmt.Errorf("bench: measure the WAN: %w", err)
 	}
 	steps := []struct {
 		name string
@@ -83,6 +93,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (err error) 
 		{"PK read", b.pkRead},
 		{"read-after-write", b.readAfterWrite},
 		{"web request", b.webRequest},
+		{"causal tokens", b.tokens},
 		{"10 inserts", b.tenInserts},
 		{"throughput", b.throughput},
 		{"LSN wake-up", b.wakeUp},
@@ -104,17 +115,20 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (err error) 
 	pgVersion := "?"
 	_ = l.primary.QueryRowContext(ctx, "SHOW server_version").Scan(&pgVersion)
 	rep.Preamble = preamble(o, time.Since(started))
-	rep.Machine = machine(load0, loadAvg(), pgVersion, o)
+	rep.Machine = append(machine(load0, loadAvg(), pgVersion, o), [2]string{"WAN delivery lateness",
+		fmt.Sprintf("round trip through a WAN proxy to an echo server minus the RTT, %d times: p50 %s, p99 %s (two releases, loopback and the echo)",
+			len(late), msec(late.p50()), msec(late.p99()))})
 	md := rep.markdown()
 
 	if o.out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return fmt.Errorf("write report: %w", err)
+		dir := filepath.Dir(o.out)
+		if err := writeCharts(dir, rep.Sections); err != nil {
+			return fmt.Errorf("write charts: %w", err)
 		}
 		if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		progress("report written to " + o.out)
+		progress("report written to " + o.out + ", charts to " + filepath.Join(dir, chartDir))
 	}
 	_, err = io.WriteString(stdout, md)
 	progress(fmt.Sprintf("bench took %v", time.Since(started).Round(time.Second)))
@@ -123,6 +137,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) (err error) 
 
 func preamble(o benchOptions, took time.Duration) []string {
 	cmd := "go run ./cmd/flypg-lab bench --rtt " + o.rtt.String()
+	if o.amsDelay != 250*time.Millisecond {
+		cmd += " --ams-delay " + o.amsDelay.String()
+	}
 	if o.scale != 1 {
 		cmd += fmt.Sprintf(" --scale %g", o.scale)
 	}
@@ -137,15 +154,19 @@ func preamble(o benchOptions, took time.Duration) []string {
 			"Variants of one table run interleaved, one operation of each in turn, so that a change " +
 			"in the machine's load hits all of them alike.",
 		fmt.Sprintf("Setup: the lab cluster on one machine — a PostgreSQL primary in region syd and its "+
-			"streaming hot standby in region lax, real servers on loopback; a simulated WAN of %v RTT "+
-			"(user-space TCP proxies, %v each way) carries the WAL stream and lax's link to syd. "+
+			"streaming hot standbys in regions lax and ams, real servers on loopback; a simulated WAN of %v RTT "+
+			"(user-space TCP proxies, %v each way, each chunk released at its deadline by a timer, a precise sleep and a short spin: see internal/wan, and the lateness measured below) carries "+
+			"the WAL streams and the replica regions' links to syd. ams's standby also replays %v late "+
+			"(recovery_min_apply_delay), for the token table. "+
 			"flypg nodes run in process, one per region, so flypg's own client is measured without "+
-			"HTTP in the way. Baselines, all with warm pools: **direct** = pgx (database/sql) in lax "+
-			"connected straight to the primary across the WAN; **naive split** = writes direct, reads "+
-			"on lax's replica at once (what read/write-splitting resolvers do); **ideal** = RTT + the "+
+			"HTTP in the way. Baselines, all with warm pools: **direct** = pgx in lax "+
+			"connected straight to the primary across the WAN, with BEGIN sent together with a transaction's first "+
+			"statement (a pgx batch), so that it pays no round trip flypg does not; **naive split** = reads "+
+			"on lax's replica, writes and transactions direct (what read/write-splitting resolvers do); **ideal** = RTT + the "+
 			"same statement run locally on the primary, measured in the same run — the physical limit "+
-			"of a forwarded write. p50/p99 are latencies of single operations at concurrency 1 unless "+
-			"the table says otherwise.", o.rtt, o.rtt/2),
+			"of a forwarded write. *WAN round trips* are counted, not assumed: client requests that follow an answer, "+
+			"at the WAN proxy the variant's traffic crosses. p50/p99 are latencies of single operations at concurrency 1 unless "+
+			"the table says otherwise.", o.rtt, o.rtt/2, o.amsDelay),
 	}
 }
 
@@ -154,6 +175,7 @@ type bench struct {
 	l     *lab
 	scale float64
 	prog  *progressLine
+	obs   *awaitObserver
 	seq   atomic.Int64 // distinct values for inserted rows
 	// findings are results worth a line under the goals table.
 	findings []string
@@ -183,6 +205,32 @@ type variant struct {
 	name string
 	n    int // measured operations
 	op   func(ctx context.Context, i int) error
+	// trips, if set, reads a cumulative count of WAN round trips (a
+	// proxy's requests, or a node's): measure records each operation's
+	// share.
+	trips func() int64
+}
+
+// samples are one variant's measurements.
+type samples struct {
+	lat durations
+	// trips are each operation's WAN round trips (if the variant counts
+	// them), awaits the duration of each Wait for replay flypg made during
+	// the operation (the lax and ams nodes' Observer).
+	trips  []int64
+	awaits durations
+}
+
+// meanTrips is the average number of round trips per operation.
+func (s samples) meanTrips() float64 {
+	if len(s.trips) == 0 {
+		return math.NaN()
+	}
+	var t int64
+	for _, x := range s.trips {
+		t += x
+	}
+	return float64(t) / float64(len(s.trips))
 }
 
 // warmOps run before measuring, unmeasured: pools, prepared statement
@@ -191,7 +239,7 @@ const warmOps = 3
 
 // measure runs the variants interleaved — one operation of each in turn,
 // until each has done its n — so that they share the machine's conditions.
-func (b *bench) measure(ctx context.Context, vs ...variant) ([]durations, error) {
+func (b *bench) measure(ctx context.Context, vs ...variant) ([]samples, error) {
 	total := 0
 	for _, v := range vs {
 		for i := range warmOps {
@@ -201,18 +249,27 @@ func (b *bench) measure(ctx context.Context, vs ...variant) ([]durations, error)
 		}
 		total += v.n
 	}
-	out := make([]durations, len(vs))
+	out := make([]samples, len(vs))
 	done := 0
 	for round := 0; done < total; round++ {
 		for k, v := range vs {
 			if round >= v.n {
 				continue
 			}
+			var trips0 int64
+			if v.trips != nil {
+				trips0 = v.trips()
+			}
+			b.obs.take() // drop what came before
 			t0 := time.Now()
 			if err := v.op(ctx, round); err != nil {
 				return nil, fmt.Errorf("%s: %w", v.name, err)
 			}
-			out[k] = append(out[k], time.Since(t0))
+			out[k].lat = append(out[k].lat, time.Since(t0))
+			out[k].awaits = append(out[k].awaits, b.obs.take()...)
+			if v.trips != nil {
+				out[k].trips = append(out[k].trips, v.trips()-trips0)
+			}
 			done++
 			b.prog.update(done, total)
 		}
@@ -220,411 +277,56 @@ func (b *bench) measure(ctx context.Context, vs ...variant) ([]durations, error)
 	return out, nil
 }
 
-const insertSQL = "INSERT INTO bench_ins (v) VALUES ($1)"
-
-func (b *bench) insertOn(db *sql.DB, noAwait bool) func(context.Context, int) error {
-	return func(ctx context.Context, _ int) error {
-		if noAwait {
-			ctx = flypg.NoAwait(ctx)
+// proxyTrips counts the requests crossing one of the lab's WAN proxies.
+func (b *bench) proxyTrips(name string) func() int64 {
+	return func() int64 {
+		st, err := b.l.wan.Stats(name)
+		if err != nil {
+			panic(err) // the lab made the proxy; a missing one is a bug here
 		}
-		_, err := db.ExecContext(ctx, insertSQL, fmt.Sprint("v", b.seq.Add(1)))
-		return err
+		return st.Requests
 	}
 }
 
-func latencyRow(name string, d durations, extra ...string) []string {
-	return append([]string{name, msec(d.p50()), msec(d.p99())}, extra...)
+// awaitObserver is a flypg.Observer that records the duration of every
+// wait for replay: the Wait call's own duration, which the bench reports
+// rather than a difference of two end-to-end medians.
+type awaitObserver struct {
+	mu     sync.Mutex
+	awaits durations
 }
 
-// 1. Autocommit INSERT from lax.
-func (b *bench) insert(ctx context.Context) (section, []goal, error) {
-	l, n := b.l, b.n(200)
-	r, err := b.measure(ctx,
-		variant{"flypg", n, b.insertOn(l.laxDB, false)},
-		variant{"flypg NoAwait", n, b.insertOn(l.laxDB, true)},
-		variant{"direct", n, b.insertOn(l.direct, false)},
-		variant{"local on primary", n, b.insertOn(l.primary, false)},
-	)
-	if err != nil {
-		return section{}, nil, err
-	}
-	fl, na, di, lo := r[0], r[1], r[2], r[3]
-	ideal := l.rtt + lo.p50()
-	rel := func(d durations) string { return times(ratio(d.p50(), ideal)) }
-	t := table{Header: []string{"from lax", "p50", "p99", "p50 / ideal"}, Rows: [][]string{
-		latencyRow("flypg (forward + await)", fl, rel(fl)),
-		latencyRow("flypg NoAwait", na, rel(na)),
-		latencyRow("direct (pgx across the WAN)", di, rel(di)),
-		{"ideal (RTT + local p50)", msec(ideal), "", "1.00×"},
-		latencyRow("(local on the primary)", lo, ""),
-	}}
-	got := ratio(fl.p50(), ideal)
-	sec := section{
-		Title: "Autocommit INSERT from lax",
-		Intro: fmt.Sprintf("`%s` in autocommit, %d times each, concurrency 1.", insertSQL, n),
-		Table: t,
-		Notes: []string{
-			fmt.Sprintf("flypg / ideal = %.3f at p50 (goal ≤ 1.05): one WAN round trip; the WAL crosses the WAN while the answer does, so the wait for replay costs %s at p50 over NoAwait.",
-				got, msec(fl.p50()-na.p50())),
-		},
-	}
-	return sec, []goal{{
-		What: "1. forwarded INSERT vs ideal", Target: "flypg / ideal ≤ 1.05",
-		Measured: fmt.Sprintf("%.3f", got), Met: got <= 1.05,
-	}}, nil
+type awaitStartKey struct{}
+
+var _ flypg.Observer = (*awaitObserver)(nil)
+
+func (o *awaitObserver) ForwardStart(ctx context.Context, _ flypg.Forward) context.Context {
+	return ctx
+}
+func (o *awaitObserver) ForwardEnd(context.Context, string, error) {}
+
+func (o *awaitObserver) AwaitStart(ctx context.Context, _ flypg.Await) context.Context {
+	return context.WithValue(ctx, awaitStartKey{}, time.Now())
 }
 
-const readSQL = "SELECT v FROM bench_kv WHERE id = $1"
-
-func readOn(db *sql.DB) func(context.Context, int) error {
-	return func(ctx context.Context, i int) error {
-		var v string
-		return db.QueryRowContext(ctx, readSQL, (i+1000)%1000+1).Scan(&v)
+func (o *awaitObserver) AwaitEnd(ctx context.Context, _ error) {
+	t0, ok := ctx.Value(awaitStartKey{}).(time.Time)
+	if !ok {
+		return
 	}
+	d := time.Since(t0)
+	o.mu.Lock()
+	o.awaits = append(o.awaits, d)
+	o.mu.Unlock()
 }
 
-// 2. PK read from lax.
-func (b *bench) pkRead(ctx context.Context) (section, []goal, error) {
-	l, n := b.l, b.n(3000)
-	r, err := b.measure(ctx,
-		variant{"flypg", n, readOn(l.laxDB)},
-		variant{"pgx on the replica", n, readOn(l.replica)},
-		variant{"direct", b.n(100), readOn(l.direct)},
-	)
-	if err != nil {
-		return section{}, nil, err
-	}
-	fl, px, di := r[0], r[1], r[2]
-	rel := func(d durations) string { return times(ratio(d.p50(), px.p50())) }
-	got := ratio(fl.p50(), px.p50())
-	sec := section{
-		Title: "Primary-key read from lax",
-		Intro: fmt.Sprintf("`%s`, concurrency 1: %d reads through flypg and through raw pgx on the replica, %d direct.", readSQL, n, len(di)),
-		Table: table{Header: []string{"from lax", "p50", "p99", "p50 / pgx on replica"}, Rows: [][]string{
-			latencyRow("flypg (local replica)", fl, rel(fl)),
-			latencyRow("pgx on the replica", px, rel(px)),
-			latencyRow("direct (pgx across the WAN)", di, rel(di)),
-		}},
-		Notes: []string{fmt.Sprintf("flypg's overhead on a read: %.3f× raw pgx at p50, %.3f× at p99 (goal ≤ 1.05). "+
-			"Sub-millisecond latencies on a shared machine move by several percent between runs.",
-			got, ratio(fl.p99(), px.p99()))},
-	}
-	return sec, []goal{{
-		What: "2. local read overhead", Target: "flypg / pgx ≤ 1.05",
-		Measured: fmt.Sprintf("%.3f", got), Met: got <= 1.05,
-	}}, nil
-}
-
-// 3. Read-after-write.
-func (b *bench) readAfterWrite(ctx context.Context) (section, []goal, error) {
-	l, n := b.l, b.n(100)
-	stale := make([]int, 3)
-	raw := func(k int, write, read *sql.DB) func(context.Context, int) error {
-		return func(ctx context.Context, i int) error {
-			var id int64
-			if err := write.QueryRowContext(ctx, "INSERT INTO bench_ins (v) VALUES ($1) RETURNING id", fmt.Sprint("raw", b.seq.Add(1))).Scan(&id); err != nil {
-				return err
-			}
-			var c int
-			if err := read.QueryRowContext(ctx, "SELECT count(*) FROM bench_ins WHERE id = $1", id).Scan(&c); err != nil {
-				return err
-			}
-			if c == 0 && i >= 0 {
-				stale[k]++
-			}
-			return nil
-		}
-	}
-	r, err := b.measure(ctx,
-		variant{"flypg", n, raw(0, l.laxDB, l.laxDB)},
-		variant{"direct", n, raw(1, l.direct, l.direct)},
-		variant{"naive split", n, raw(2, l.direct, l.replica)},
-	)
-	if err != nil {
-		return section{}, nil, err
-	}
-	staleText := func(k int) string {
-		return fmt.Sprintf("%d/%d (%.0f%%)", stale[k], n, 100*float64(stale[k])/float64(n))
-	}
-	sec := section{
-		Title: "Read-after-write",
-		Intro: fmt.Sprintf("INSERT … RETURNING id, then at once `SELECT count(*) … WHERE id = $1`, %d times each, concurrency 1. A read that does not find the row is stale.", n),
-		Table: table{Header: []string{"from lax", "p50 (write + read)", "p99", "stale reads"}, Rows: [][]string{
-			latencyRow("flypg (write forwarded, read on the replica)", r[0], staleText(0)),
-			latencyRow("direct (both on the primary, across the WAN)", r[1], staleText(1)),
-			latencyRow("naive split (write direct, read the replica)", r[2], staleText(2)),
-		}},
-		Notes: []string{"flypg costs one WAN round trip, like the naive split, and is never stale; direct is never stale but pays two round trips."},
-	}
-	return sec, []goal{{
-		What: "3. stale reads through flypg", Target: "0",
-		Measured: fmt.Sprint(stale[0]), Met: stale[0] == 0,
-	}}, nil
-}
-
-// 4. A web request: 10 PK reads + 1 read-write transaction of 3 statements.
-func (b *bench) webRequest(ctx context.Context) (section, []goal, error) {
-	l, n := b.l, b.n(40)
-	req := func(db *sql.DB) func(context.Context, int) error {
-		return func(ctx context.Context, i int) error {
-			base := (i + 1000) % 100 * 10
-			var v string
-			for j := range 10 {
-				if err := db.QueryRowContext(ctx, readSQL, base+j+1).Scan(&v); err != nil {
-					return err
-				}
-			}
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-			id := base + 1
-			if _, err := tx.ExecContext(ctx, "UPDATE bench_kv SET hits = hits + 1 WHERE id = $1", id); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO bench_orders (kv_id, note) VALUES ($1, $2)", id, v); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE bench_kv SET v = $2 WHERE id = $1", id, fmt.Sprint("v", b.seq.Add(1))); err != nil {
-				return err
-			}
-			return tx.Commit()
-		}
-	}
-	r, err := b.measure(ctx,
-		variant{"flypg", n, req(l.laxDB)},
-		variant{"direct", n, req(l.direct)},
-	)
-	if err != nil {
-		return section{}, nil, err
-	}
-	fl, di := r[0], r[1]
-	speedup := ratio(di.p50(), fl.p50())
-	sec := section{
-		Title: "A web request: 10 PK reads + one read-write transaction of 3 statements",
-		Intro: fmt.Sprintf("Per request: 10 × `%s`, then BEGIN; UPDATE; INSERT; UPDATE; COMMIT. %d requests each, concurrency 1.", readSQL, n),
-		Table: table{Header: []string{"from lax", "p50", "p99", "WAN round trips", "speed-up vs direct (p50)"}, Rows: [][]string{
-			latencyRow("flypg", fl, "4 (3 statements + COMMIT; BEGIN rides with the first)", times(speedup)),
-			latencyRow("direct", di, "15 (10 reads + BEGIN + 3 + COMMIT)", "1.00×"),
-		}},
-		Notes: []string{fmt.Sprintf("flypg is %.2f× faster than direct at p50 (goal ≥ 3.5×; 15/4 = 3.75 is the round-trip ratio).", speedup)},
-	}
-	return sec, []goal{{
-		What: "4. web request vs direct", Target: "≥ 3.5× faster",
-		Measured: times(speedup), Met: speedup >= 3.5,
-	}}, nil
-}
-
-// tenInsertsProc runs ten inserts next to the primary, in one transaction.
-const tenInsertsProc = "bench.insert_many"
-
-type insertMany struct{ Values []string }
-type insertManyResult struct{ N int }
-
-func init() {
-	flypg.RegisterProc(tenInsertsProc, func(ctx context.Context, db *sql.DB, req insertMany) (insertManyResult, error) {
-		return insertManyResult{N: len(req.Values)}, insertTx(ctx, db, req.Values)
-	})
-}
-
-func insertTx(ctx context.Context, db *sql.DB, values []string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	for _, v := range values {
-		if _, err := tx.ExecContext(ctx, insertSQL, v); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// 5. Ten inserts.
-func (b *bench) tenInserts(ctx context.Context) (section, []goal, error) {
-	l, n := b.l, b.n(20)
-	values := func() []string {
-		v := make([]string, 10)
-		for i := range v {
-			v[i] = fmt.Sprint("ten", b.seq.Add(1))
-		}
-		return v
-	}
-	txOn := func(db *sql.DB) func(context.Context, int) error {
-		return func(ctx context.Context, _ int) error { return insertTx(ctx, db, values()) }
-	}
-	r, err := b.measure(ctx,
-		variant{"flypg remote transaction", n, txOn(l.laxDB)},
-		variant{"CallPrimary", n, func(ctx context.Context, _ int) error {
-			_, err := flypg.CallPrimary[insertMany, insertManyResult](ctx, l.lax, tenInsertsProc, insertMany{Values: values()})
-			return err
-		}},
-		variant{"direct transaction", n, txOn(l.direct)},
-		variant{"local on primary", n, txOn(l.primary)},
-	)
-	if err != nil {
-		return section{}, nil, err
-	}
-	tx, cp, di, lo := r[0], r[1], r[2], r[3]
-	ideal := l.rtt + lo.p50()
-	rel := func(d durations) string { return times(ratio(d.p50(), ideal)) }
-	sec := section{
-		Title: "Ten inserts",
-		Intro: fmt.Sprintf("Ten `%s` in one transaction, %d times each, concurrency 1.", insertSQL, n),
-		Table: table{Header: []string{"from lax", "p50", "p99", "WAN round trips", "p50 / ideal"}, Rows: [][]string{
-			latencyRow("flypg remote transaction (BeginTx … Commit)", tx, "11", rel(tx)),
-			latencyRow("flypg CallPrimary (procedure next to the primary)", cp, "1", rel(cp)),
-			latencyRow("direct transaction", di, "12", rel(di)),
-			{"ideal (RTT + local p50)", msec(ideal), "", "1", "1.00×"},
-			latencyRow("(local transaction on the primary)", lo, "0", ""),
-		}},
-		Notes: []string{fmt.Sprintf("CallPrimary is %.1f× faster than the remote transaction and %.1f× faster than direct at p50.",
-			ratio(tx.p50(), cp.p50()), ratio(di.p50(), cp.p50()))},
-	}
-	return sec, nil, nil
-}
-
-// 6. Throughput of forwarded inserts.
-func (b *bench) throughput(ctx context.Context) (section, []goal, error) {
-	l := b.l
-	// Local latency, for the latency-bound column.
-	lo, err := b.measure(ctx, variant{"local", b.n(50), b.insertOn(l.primary, false)})
-	if err != nil {
-		return section{}, nil, err
-	}
-	t := table{Header: []string{"concurrency", "operations", "flypg ops/s", "direct ops/s", "flypg / direct", "latency bound c / (RTT + local)", "primary sessions opened (flypg / direct)"}}
-	dbs := []*sql.DB{l.laxDB, l.direct}
-	var worst struct {
-		conc     int
-		ratio    float64
-		sessions [2]int64
-		ops      int
-	}
-	worst.ratio = math.Inf(1)
-	for ci, c := range []struct{ conc, ops int }{{1, 100}, {16, 640}, {64, 1920}} {
-		ops := max(b.n(c.ops), c.conc)
-		// Saturating runs cannot be interleaved; alternate which goes
-		// first instead.
-		order := []int{0, 1}
-		if ci%2 == 1 {
-			order = []int{1, 0}
-		}
-		var (
-			rates    [2]float64
-			sessions [2]int64
-		)
-		for _, k := range order {
-			op := b.insertOn(dbs[k], false)
-			// Warm up at this concurrency: the pool opens its connections
-			// now, not inside the timed run.
-			if _, err := b.runConcurrent(ctx, c.conc, 2*c.conc, op, false); err != nil {
-				return section{}, nil, err
-			}
-			s0, err := b.primarySessions(ctx)
-			if err != nil {
-				return section{}, nil, err
-			}
-			rate, err := b.runConcurrent(ctx, c.conc, ops, op, true)
-			if err != nil {
-				return section{}, nil, err
-			}
-			s1, err := b.primarySessions(ctx)
-			if err != nil {
-				return section{}, nil, err
-			}
-			rates[k], sessions[k] = rate, s1-s0
-		}
-		if r := rates[0] / rates[1]; r < worst.ratio {
-			worst.conc, worst.ratio, worst.sessions, worst.ops = c.conc, r, sessions, ops
-		}
-		bound := float64(c.conc) / (l.rtt + lo[0].p50()).Seconds()
-		t.Rows = append(t.Rows, []string{
-			fmt.Sprint(c.conc), fmt.Sprint(ops),
-			fmt.Sprintf("%.0f", rates[0]), fmt.Sprintf("%.0f", rates[1]),
-			times(rates[0] / rates[1]), fmt.Sprintf("%.0f", bound),
-			fmt.Sprintf("%d / %d", sessions[0], sessions[1]),
-		})
-	}
-	notes := []string{
-		"flypg multiplexes every caller over one link connection and waits for replay with one shared poller; direct needs one connection per concurrent caller.",
-	}
-	if worst.ratio < 0.9 {
-		notes = append(notes, fmt.Sprintf("**Not on par at concurrency %d** (%.2f× direct). The last column shows why: in %d forwarded inserts the primary "+
-			"opened %d new sessions for flypg against %d for direct. The primary-region node serves forwarded statements from a database/sql "+
-			"pool left at the default of 2 idle connections, so with more concurrent forwarded statements than that it closes connections "+
-			"after use and opens new ones — a PostgreSQL backend start each time, on a machine whose CPUs everything shares. The fix "+
-			"belongs to the root package: keep as many idle connections as the node serves concurrently (or make it configurable).",
-			worst.conc, worst.ratio, worst.ops, worst.sessions[0], worst.sessions[1]))
-		b.findings = append(b.findings, fmt.Sprintf("Not a stated goal, but not met either: forwarded-insert throughput at concurrency %d is %.2f× direct's "+
-			"(section 6: the primary-region node's serving pool keeps only 2 idle connections and reconnects under load).", worst.conc, worst.ratio))
-	}
-	notes = append(notes, fmt.Sprintf("The machine has %d CPUs shared by both PostgreSQL servers, both nodes, the WAN proxies and the load generator: "+
-		"at high concurrency the CPU, not the WAN, is the limit.", runtime.NumCPU()))
-	sec := section{
-		Title: "Throughput of forwarded inserts",
-		Intro: "Autocommit `" + insertSQL + "` from lax by c concurrent callers: flypg (forwarded, awaited) vs direct pgx with a pool of c connections " +
-			"across the WAN. Operations per second over a fixed number of operations, after a warm-up at the same concurrency. The last column " +
-			"counts sessions the primary opened during the timed run (pg_stat_database.sessions): a warm pool opens none (the lab's own " +
-			"statistics query accounts for about one).",
-		Table: t,
-		Notes: notes,
-	}
-	return sec, nil, nil
-}
-
-// primarySessions is the number of sessions the primary has opened so far
-// (PostgreSQL 14+; the statistics are flushed when a session ends, which is
-// what this counts). A pool that keeps its connections opens none during a
-// timed run.
-func (b *bench) primarySessions(ctx context.Context) (int64, error) {
-	var n int64
-	if err := b.l.primary.QueryRowContext(ctx, "SELECT pg_stat_force_next_flush()").Err(); err != nil {
-		return 0, fmt.Errorf("flush statistics: %w", err)
-	}
-	err := b.l.primary.QueryRowContext(ctx, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count primary sessions: %w", err)
-	}
-	return n, nil
-}
-
-// runConcurrent runs ops operations on conc goroutines and returns the
-// rate; with report it drives the progress line.
-func (b *bench) runConcurrent(ctx context.Context, conc, ops int, op func(context.Context, int) error, report bool) (float64, error) {
-	var (
-		next, done atomic.Int64
-		wg         sync.WaitGroup
-		errOnce    sync.Once
-		firstErr   error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	t0 := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= ops || ctx.Err() != nil {
-					return
-				}
-				if err := op(ctx, i); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				if d := done.Add(1); report {
-					b.prog.update(int(d), ops)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	took := time.Since(t0)
-	if firstErr != nil {
-		return 0, firstErr
-	}
-	return float64(ops) / took.Seconds(), nil
+// take returns the waits recorded since the last take.
+func (o *awaitObserver) take() durations {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.awaits
+	o.awaits = nil
+	return d
 }
 
 // progressLine is the bench's one line of progress on stderr: rewritten in
@@ -705,7 +407,8 @@ func machine(load0, load1, pgVersion string, o benchOptions) [][2]string {
 		{"load average (1, 5, 15 min)", fmt.Sprintf("%s at start, %s at end", load0, load1)},
 		{"Go", runtime.Version()},
 		{"PostgreSQL", pgVersion + " (fsync off, data on tmpfs where available: the lab's test settings)"},
-		{"RTT", fmt.Sprintf("%v (%v each way; replication and lax→syd traffic cross it)", o.rtt, o.rtt/2)},
+		{"RTT", fmt.Sprintf("%v between syd and each other region (%v each way; replication and the replica regions' traffic to syd cross it)", o.rtt, o.rtt/2)},
+		{"ams replay delay", fmt.Sprintf("%v (recovery_min_apply_delay on ams's standby)", o.amsDelay)},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 )
@@ -23,37 +24,67 @@ type nodeStats struct {
 	Forwarded, Local, Awaits, Skipped int64
 }
 
-func runDemo(ctx context.Context, args []string, stdout io.Writer) (err error) {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	rtt := fs.Duration("rtt", 60*time.Millisecond, "round-trip time of the simulated WAN between the two regions")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: flypg-lab demo [--rtt 60ms]
+// demoFlags are the flags demo and up share.
+func demoFlags(fs *flag.FlagSet) *labOptions {
+	o := &labOptions{}
+	fs.DurationVar(&o.rtt, "rtt", 60*time.Millisecond, "round-trip time of the simulated WAN between syd and each other region")
+	fs.DurationVar(&o.amsDelay, "ams-delay", 500*time.Millisecond, "how far behind the primary ams's replica replays (recovery_min_apply_delay)")
+	return o
+}
 
-Starts a PostgreSQL primary in region syd and its hot standby in lax (a
-simulated WAN between them), runs the example app (examples/todo) in each
-region as a separate process, and narrates what flypg does. Everything is
-torn down at exit. Run it from the flypg repository: it builds the app.
+func checkLabOptions(cmd string, o labOptions) error {
+	switch {
+	case o.rtt < 0:
+		return usageError{err: fmt.Errorf("%s: --rtt %v: must not be negative", cmd, o.rtt)}
+	case o.amsDelay < 0:
+		return usageError{err: fmt.Errorf("%s: --ams-delay %v: must not be negative", cmd, o.amsDelay)}
+	}
+	return nil
+}
+
+func parseDemoFlags(args []string, output io.Writer) (labOptions, error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(output)
+	o := demoFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: flypg-lab demo [--rtt 60ms] [--ams-delay 500ms]
+
+Starts a PostgreSQL primary in region syd and hot standbys in lax and ams (a
+simulated WAN between syd and each; ams's standby also replays late), runs
+the example app (examples/todo) in each region as a separate process, and
+narrates what flypg does. Everything is torn down at exit. Run it from the
+flypg repository: it builds the app.
 
 `)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
+		return *o, err
+	}
+	return *o, checkLabOptions("demo", *o)
+}
+
+func runDemo(ctx context.Context, args []string, stdout io.Writer) (err error) {
+	o, err := parseDemoFlags(args, os.Stderr)
+	if err != nil {
 		return err
 	}
-	l, err := startLabWithApps(ctx, *rtt, nil)
+	l, err := startLabWithApps(ctx, o, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
 	defer httpClient.CloseIdleConnections()
-	syd, lax := l.apps[0], l.apps[1]
-	return demo(ctx, stdout, l, syd, lax)
+	return demo(ctx, stdout, l)
 }
 
-func demo(ctx context.Context, out io.Writer, l *lab, syd, lax *app) error {
+func demo(ctx context.Context, out io.Writer, l *lab) error {
+	syd, lax, ams := l.app("syd"), l.app("lax"), l.app("ams")
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
-	p("\nflypg lab: primary database in syd, its replica in lax, %v round trip between them.\n", l.rtt)
-	p("The example todo app runs in each region (syd pid %d %s, lax pid %d %s).\n\n", syd.pid, syd.url, lax.pid, lax.url)
+	p("\nflypg lab: primary database in syd, replicas in lax and ams, %v round trip between syd and each;\n", l.rtt)
+	p("ams's replica replays %v behind the primary.\n", l.amsDelay)
+	p("The example todo app runs in each region (syd pid %d %s, lax pid %d %s, ams pid %d %s).\n\n",
+		syd.pid, syd.url, lax.pid, lax.url, ams.pid, ams.url)
 
 	// Warm up as a running service would be: HTTP keep-alive, the app's
 	// pools, syd's primary connections, the baselines' pools.
@@ -162,6 +193,11 @@ func demo(ctx context.Context, out io.Writer, l *lab, syd, lax *app) error {
 	p("4. POST /todos/batch (10 titles)     %8s  (flypg.CallPrimary: 10 INSERTs run in syd, one round trip)\n", ms(write))
 	p("   read back in lax at once                    %d/10 found\n\n", visible)
 
+	// 5. The next request lands in another region.
+	if err := demoToken(ctx, p, l, lax, ams); err != nil {
+		return err
+	}
+
 	var st nodeStats
 	status, err = lax.do(ctx, "GET", "/stats", nil, &st)
 	if err := expect(status, err, http.StatusOK, "GET /stats"); err != nil {
@@ -169,6 +205,49 @@ func demo(ctx context.Context, out io.Writer, l *lab, syd, lax *app) error {
 	}
 	p("lax node: %d statements forwarded to syd, %d run on lax's replica, %d waited for replay, %d did not wait\n",
 		st.Forwarded, st.Local, st.Awaits, st.Skipped)
+	return nil
+}
+
+// tokenHeader is the header the example app's middleware (flypghttp) puts
+// the causal token in, and reads it from.
+const tokenHeader = "Flypg-Token"
+
+// demoRounds is how often the token part of the demo repeats each way.
+const demoRounds = 3
+
+// demoToken writes in lax and sends the next request to ams, whose replica
+// replays late: stale without the write's token, never with it.
+func demoToken(ctx context.Context, p func(string, ...any), l *lab, lax, ams *app) error {
+	var staleWithout, staleWith int
+	var waited durations
+	for i := range demoRounds {
+		td, tok, err := createToken(ctx, lax, fmt.Sprint("moving ", i))
+		if err != nil {
+			return err
+		}
+		if tok == "" {
+			return fmt.Errorf("POST /todos in lax: the answer carries no %s header", tokenHeader)
+		}
+		seen, _, err := getWith(ctx, ams, td.ID, "")
+		if err != nil {
+			return err
+		}
+		if !seen {
+			staleWithout++
+		}
+		seen, took, err := getWith(ctx, ams, td.ID, tok)
+		if err != nil {
+			return err
+		}
+		if !seen {
+			staleWith++
+		}
+		waited = append(waited, took)
+	}
+	p("5. POST /todos in lax, then the next request in ams (replica %v behind), %d times:\n", l.amsDelay, demoRounds)
+	p("   GET /todos/{id} in ams without the token        stale reads: %d/%d  <- the user misses its own write\n", staleWithout, demoRounds)
+	p("   GET /todos/{id} in ams with lax's %s  stale reads: %d/%d  (%s each, p50: ams waited for its replica)\n\n",
+		tokenHeader, staleWith, demoRounds, ms(waited.p50()))
 	return nil
 }
 
@@ -183,10 +262,29 @@ func create(ctx context.Context, a *app, title string, noAwait bool) (todo, erro
 	return td, expect(status, err, http.StatusCreated, "POST "+path+" in "+a.region)
 }
 
+// createToken posts a todo and returns the causal token of the answer.
+func createToken(ctx context.Context, a *app, title string) (todo, string, error) {
+	var td todo
+	status, h, err := a.doWith(ctx, "POST", "/todos", nil, map[string]string{"title": title}, &td)
+	if err := expect(status, err, http.StatusCreated, "POST /todos in "+a.region); err != nil {
+		return td, "", err
+	}
+	return td, h.Get(tokenHeader), nil
+}
+
 // get reads a todo: found, or 404.
 func get(ctx context.Context, a *app, id int64) (bool, time.Duration, error) {
+	return getWith(ctx, a, id, "")
+}
+
+// getWith reads a todo, sending token (if any) in the token header.
+func getWith(ctx context.Context, a *app, id int64, token string) (bool, time.Duration, error) {
+	var h http.Header
+	if token != "" {
+		h = http.Header{tokenHeader: {token}}
+	}
 	t0 := time.Now()
-	status, err := a.do(ctx, "GET", "/todos/"+strconv.FormatInt(id, 10), nil, nil)
+	status, _, err := a.doWith(ctx, "GET", "/todos/"+strconv.FormatInt(id, 10), h, nil, nil)
 	took := time.Since(t0)
 	if err == nil && status == http.StatusNotFound {
 		return false, took, nil

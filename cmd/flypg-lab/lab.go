@@ -2,132 +2,205 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/flypg/flypg"
 	"github.com/flypg/flypg/internal/pgcluster"
 	"github.com/flypg/flypg/internal/wan"
 )
 
-// secret is the lab's cluster secret: everything runs on loopback.
-const secret = "flypg-lab"
+// newSecret returns a fresh cluster secret: 32 random bytes in base64, what
+// `openssl rand -base64 32` prints. The lab makes one per run; flypg refuses
+// short or guessable ones.
+func newSecret() (string, error) {
+	for {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("generate a cluster secret: %w", err)
+		}
+		// flypg's check refuses random bytes that look patterned (a run
+		// of one byte, few distinct values); 32 random bytes fail it
+		// with negligible probability, and then we draw again.
+		if s := base64.StdEncoding.EncodeToString(b); validSecret(s) == nil {
+			return s, nil
+		}
+	}
+}
 
-// lab is a two-region cluster on one machine: a PostgreSQL primary in
-// "syd", its hot standby in "lax", and a simulated WAN between the regions
-// that the WAL stream crosses, so replica lag is realistic. The flypg nodes
-// come on top: in process (startNodes, for the benchmarks, which measure
-// flypg's client without HTTP in the way) or as processes of the example app
-// (startApps, for demo and up).
+// labOptions are what the commands let the user choose about the lab.
+type labOptions struct {
+	rtt time.Duration
+	// amsDelay is ams's replica's recovery_min_apply_delay: how far behind
+	// the primary it replays, so that a stale read there is visible.
+	amsDelay time.Duration
+}
+
+// lab is a three-region cluster on one machine: a PostgreSQL primary in
+// "syd", its hot standbys in "lax" and "ams", and a simulated WAN between
+// the regions that the WAL streams cross, so replica lag is realistic; ams's
+// standby also replays amsDelay late. The flypg nodes come on top: in
+// process (startNodes, for the benchmarks and the soak, which measure
+// flypg's client without HTTP in the way) or as processes of the example
+// app (startApps, for demo and up).
 type lab struct {
-	rtt     time.Duration
-	pg      *pgcluster.Cluster
-	wan     *wan.WAN
-	direct  *sql.DB // pgx from lax straight to the primary, across the WAN
-	replica *sql.DB // pgx on lax's replica
-	primary *sql.DB // pgx on the primary, from syd: no WAN
+	labOptions
+	secret     string
+	pg         *pgcluster.Cluster
+	wan        *wan.WAN
+	direct     *sql.DB // pgx from lax straight to the primary, across the WAN
+	replica    *sql.DB // pgx on lax's replica
+	amsReplica *sql.DB // pgx on ams's replica
+	primary    *sql.DB // pgx on the primary, from syd: no WAN
+	directAddr string  // the WAN proxy in front of the primary, for direct connections
 
-	// In-process nodes (startNodes).
-	syd, lax     *flypg.Node
-	sydDB, laxDB *sql.DB
+	// In-process nodes (startNodes). observer, if set before, is the
+	// replica-region nodes' Observer.
+	observer            flypg.Observer
+	syd, lax, ams       *flypg.Node
+	sydDB, laxDB, amsDB *sql.DB
 
 	// App processes (startApps).
 	apps []*app
 }
 
-func startLab(ctx context.Context, rtt time.Duration) (_ *lab, err error) {
-	l := &lab{rtt: rtt}
+// Names of the lab's WAN proxies, for wan.Stats.
+const (
+	proxyDirect = "direct" // lax → primary, for the direct baselines
+	proxyLink   = "link"   // replica regions → syd's write link (in-process nodes)
+)
+
+func (l *lab) laxPG() *pgcluster.Server { return l.pg.Replicas[0] }
+func (l *lab) amsPG() *pgcluster.Server { return l.pg.Replicas[1] }
+
+func startLab(ctx context.Context, o labOptions) (_ *lab, err error) {
+	l := &lab{labOptions: o}
 	defer func() {
 		if err != nil {
-			l.Close()
+			err = errors.Join(err, l.Close())
 		}
 	}()
-	progress("starting PostgreSQL: primary (syd) + hot standby (lax)...")
-	if l.pg, err = pgcluster.Start(ctx, pgcluster.Options{KeepSignals: true}); err != nil { // main handles ^C, so the apps get a graceful stop
+	if l.secret, err = newSecret(); err != nil {
+		return nil, err
+	}
+	progress("starting PostgreSQL: primary (syd) + hot standbys (lax, ams)...")
+	// main handles ^C, so the apps get a graceful stop.
+	if l.pg, err = pgcluster.Start(ctx, pgcluster.Options{Replicas: 2, KeepSignals: true}); err != nil {
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)
 	}
-	l.wan = wan.New(rtt)
-
-	// Replication crosses the WAN.
-	repl, err := l.wan.Proxy(ctx, "replication", l.primaryAddr())
-	if err != nil {
-		return nil, fmt.Errorf("WAN proxy for replication: %w", err)
+	if o.amsDelay > 0 {
+		// Sighup-level: a reload applies it, on ams's standby only.
+		set := fmt.Sprintf("ALTER SYSTEM SET recovery_min_apply_delay = '%dms'", o.amsDelay.Milliseconds())
+		if err := l.amsPG().Exec(ctx, set); err != nil {
+			return nil, fmt.Errorf("delay ams's replay: %w", err)
+		}
 	}
-	if err := l.pg.Replicas[0].ReplicateFrom(ctx, repl); err != nil {
-		return nil, fmt.Errorf("replicate through the WAN: %w", err)
+	l.wan = wan.New(o.rtt)
+
+	// Replication crosses the WAN, to each region on its own proxy.
+	for _, r := range []struct {
+		name string
+		srv  *pgcluster.Server
+	}{{"replication-lax", l.laxPG()}, {"replication-ams", l.amsPG()}} {
+		addr, err := l.wan.Proxy(ctx, r.name, l.pg.Primary.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("WAN proxy for replication: %w", err)
+		}
+		// ReplicateFrom reloads the configuration: ams's delay applies too.
+		if err := r.srv.ReplicateFrom(ctx, addr); err != nil {
+			return nil, fmt.Errorf("replicate through the WAN: %w", err)
+		}
 	}
 
-	directAddr, err := l.wan.Proxy(ctx, "direct", l.primaryAddr())
-	if err != nil {
+	if l.directAddr, err = l.wan.Proxy(ctx, proxyDirect, l.pg.Primary.Addr()); err != nil {
 		return nil, fmt.Errorf("WAN proxy for direct connections: %w", err)
 	}
 	for _, db := range []struct {
 		dst **sql.DB
 		dsn string
 	}{
-		{&l.direct, "postgres://postgres@" + directAddr + "/postgres?sslmode=disable"},
-		{&l.replica, l.pg.Replicas[0].DSN()},
+		{&l.direct, "postgres://postgres@" + l.directAddr + "/postgres?sslmode=disable"},
+		{&l.replica, l.laxPG().DSN()},
+		{&l.amsReplica, l.amsPG().DSN()},
 		{&l.primary, l.pg.Primary.DSN()},
 	} {
-		if *db.dst, err = sql.Open("pgx", db.dsn); err != nil {
-			return nil, fmt.Errorf("open %s: %w", db.dsn, err)
+		if *db.dst, err = openBaseline(db.dsn); err != nil {
+			return nil, err
 		}
-		// Keep pools warm at every concurrency the bench uses: a baseline
-		// that reconnects across the WAN would look worse than it is.
-		(*db.dst).SetMaxIdleConns(128)
 	}
 	return l, nil
 }
 
-func (l *lab) primaryAddr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.pg.Primary.Port()))
+// openBaseline opens a plain pgx pool for a baseline, as strong as pgx
+// allows: warm at every concurrency the bench uses (a baseline that
+// reconnects across the WAN would look worse than it is), and without
+// pgx's liveness ping of a connection idle for more than a second, a round
+// trip of its own that flypg's forwarded statements never pay across the
+// WAN.
+func openBaseline(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", dsn, err)
+	}
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return false }))
+	db.SetMaxIdleConns(128)
+	return db, nil
 }
 
 // startNodes starts a flypg node per region in this process. syd's write
-// link is advertised through a WAN proxy, so lax's forwarded work crosses
-// the WAN.
+// link is advertised through a WAN proxy, so the other regions' forwarded
+// work crosses the WAN.
 func (l *lab) startNodes(ctx context.Context) error {
-	progress(fmt.Sprintf("starting flypg nodes in syd and lax, %v round trip between them...", l.rtt))
+	progress(fmt.Sprintf("starting flypg nodes in syd, lax and ams, %v round trip between syd and each...", l.rtt))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sydRPC, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	sydLink, err := l.wan.Proxy(ctx, "link", sydRPC)
+	sydLink, err := l.wan.Proxy(ctx, proxyLink, sydRPC)
 	if err != nil {
 		return fmt.Errorf("WAN proxy for the write link: %w", err)
 	}
-	l.syd, err = flypg.Start(ctx, flypg.Config{
-		Region: "syd", PrimaryRegion: "syd", DSN: l.pg.Primary.DSN(), NodeName: "syd-1",
-		GossipAddr: "127.0.0.1:0", RPCAddr: sydRPC, AdvertiseRPCAddr: sydLink,
-		Secret: []byte(secret), GossipProfile: "local", Logger: quiet,
-	})
-	if err != nil {
+	primaryURL := l.pg.Primary.DSN()
+	base := flypg.Config{
+		PrimaryRegion: "syd", DatabaseURL: primaryURL, GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0",
+		Secret: []byte(l.secret), GossipProfile: "local", Logger: quiet,
+	}
+	cfg := base
+	cfg.Region, cfg.NodeName, cfg.RPCAddr, cfg.AdvertiseRPCAddr = "syd", "syd-1", sydRPC, sydLink
+	if l.syd, err = flypg.Start(ctx, cfg); err != nil {
 		return fmt.Errorf("start syd node: %w", err)
 	}
-	l.lax, err = flypg.Start(ctx, flypg.Config{
-		Region: "lax", PrimaryRegion: "syd", DSN: l.pg.Replicas[0].DSN(), NodeName: "lax-1",
-		GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Join: []string{l.syd.GossipAddr()},
-		Secret: []byte(secret), GossipProfile: "local", Logger: quiet,
-	})
-	if err != nil {
-		return fmt.Errorf("start lax node: %w", err)
+	for _, r := range []struct {
+		node  **flypg.Node
+		name  string
+		local *pgcluster.Server
+	}{{&l.lax, "lax", l.laxPG()}, {&l.ams, "ams", l.amsPG()}} {
+		cfg := base
+		cfg.Region, cfg.NodeName, cfg.DSN, cfg.Join = r.name, r.name+"-1", r.local.DSN(), []string{l.syd.GossipAddr()}
+		cfg.Observer = l.observer
+		if *r.node, err = flypg.Start(ctx, cfg); err != nil {
+			return fmt.Errorf("start %s node: %w", r.name, err)
+		}
+		if err := (*r.node).WaitReady(ctx); err != nil {
+			return fmt.Errorf("%s node: %w", r.name, err)
+		}
 	}
-	if err := l.lax.WaitReady(ctx); err != nil {
-		return fmt.Errorf("lax node: %w", err)
+	l.sydDB, l.laxDB, l.amsDB = l.syd.OpenDB(), l.lax.OpenDB(), l.ams.OpenDB()
+	for _, db := range []*sql.DB{l.sydDB, l.laxDB, l.amsDB} {
+		db.SetMaxIdleConns(128)
 	}
-	l.sydDB, l.laxDB = l.syd.OpenDB(), l.lax.OpenDB()
-	l.laxDB.SetMaxIdleConns(128)
-	l.sydDB.SetMaxIdleConns(128)
 	return nil
 }
 
@@ -140,24 +213,26 @@ func (l *lab) Close() error {
 	for i := len(l.apps) - 1; i >= 0; i-- {
 		errs = append(errs, l.apps[i].stop())
 	}
-	for _, db := range []*sql.DB{l.sydDB, l.laxDB, l.direct, l.replica, l.primary} {
+	for _, db := range []*sql.DB{l.sydDB, l.laxDB, l.amsDB, l.direct, l.replica, l.amsReplica, l.primary} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
 	}
-	for _, n := range []*flypg.Node{l.lax, l.syd} {
+	for _, n := range []*flypg.Node{l.ams, l.lax, l.syd} {
 		if n != nil {
 			// A leave broadcast that times out on a loaded machine does not
 			// matter: the cluster goes away with us.
 			_ = n.Close()
 		}
 	}
-	if l.wan != nil {
-		errs = append(errs, l.wan.Close())
-	}
 	if l.pg != nil {
 		progress("stopping PostgreSQL...")
 		errs = append(errs, l.pg.Stop())
+	}
+	// After the servers: they close their replication connections through
+	// the proxies first.
+	if l.wan != nil {
+		errs = append(errs, l.wan.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -179,14 +254,14 @@ func progress(msg string) { fmt.Fprintln(os.Stderr, msg) }
 // startLabWithApps starts the lab with the example app running in each
 // region as its own process (demo and up). The app is built first, so that
 // outside the repository this fails before anything starts; the binary is
-// removed as soon as both apps run, so nothing is left however the lab ends.
-func startLabWithApps(ctx context.Context, rtt time.Duration, logs io.Writer) (*lab, error) {
+// removed as soon as the apps run, so nothing is left however the lab ends.
+func startLabWithApps(ctx context.Context, o labOptions, logs io.Writer) (*lab, error) {
 	bin, removeBin, err := appBinary(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer removeBin()
-	l, err := startLab(ctx, rtt)
+	l, err := startLab(ctx, o)
 	if err != nil {
 		return nil, err
 	}

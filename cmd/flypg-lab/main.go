@@ -1,15 +1,17 @@
 // Command flypg-lab runs flypg on one machine: a real PostgreSQL primary
-// (region "syd") and its hot standby (region "lax"), started in a temporary
-// directory, with a simulated WAN between the regions; everything is torn
-// down on exit.
+// (region "syd") and its hot standbys (regions "lax" and "ams"), started in
+// a temporary directory, with a simulated WAN between syd and each other
+// region; everything is torn down on exit.
 //
-//	flypg-lab demo    a short narrated scenario with the example app in both regions
+//	flypg-lab demo    a short narrated scenario with the example app in every region
 //	flypg-lab up      the same cluster, left running for curl until Ctrl-C
-//	flypg-lab bench   the benchmark suite, as a markdown report
+//	flypg-lab bench   the benchmark suite, as a markdown report with SVG charts
+//	flypg-lab soak    many clients under the read-your-writes checker
+//	flypg-lab secret  print a new cluster secret (FLYPG_SECRET)
 //
 // Run it from the flypg repository (go run ./cmd/flypg-lab ...): demo and up
-// build ./examples/todo and run it as two processes. Progress and errors go
-// to stderr, results to stdout.
+// build ./examples/todo and run it as one process per region. Progress and
+// errors go to stderr, results to stdout.
 package main
 
 import (
@@ -25,14 +27,16 @@ import (
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: flypg-lab <command> [flags]
 
-Runs flypg on this machine: a PostgreSQL primary in region syd, its hot
-standby in region lax, a simulated WAN between them. Run it from the flypg
-repository (go run ./cmd/flypg-lab ...).
+Runs flypg on this machine: a PostgreSQL primary in region syd, hot
+standbys in regions lax and ams, a simulated WAN between syd and each. Run
+it from the flypg repository (go run ./cmd/flypg-lab ...).
 
 commands:
-  demo    run the example app in both regions and narrate what flypg does
+  demo    run the example app in every region and narrate what flypg does
   up      start the same cluster and apps and keep them running until Ctrl-C
   bench   run the benchmark suite and print (or write) a markdown report
+  soak    run many clients in lax under the read-your-writes checker
+  secret  print a new cluster secret for FLYPG_SECRET
 
 Run "flypg-lab <command> --help" for the command's flags.
 `)
@@ -53,6 +57,10 @@ func main() {
 		err = runUp(ctx, args, os.Stdout)
 	case "bench":
 		err = runBench(ctx, args, os.Stdout)
+	case "soak":
+		err = runSoak(ctx, args, os.Stdout)
+	case "secret":
+		err = runSecret(args, os.Stdout, os.Stderr)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return

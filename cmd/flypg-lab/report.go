@@ -28,6 +28,7 @@ type section struct {
 	Title string
 	Intro string
 	Table table
+	Chart *chart // embedded after the table, from chartDir
 	Notes []string
 }
 
@@ -73,6 +74,9 @@ func (r *report) markdown() string {
 		if len(s.Table.Header) > 0 {
 			b.WriteString(s.Table.markdown())
 			b.WriteString("\n")
+		}
+		if s.Chart != nil {
+			fmt.Fprintf(&b, "![%s](%s/%s)\n\n", strings.ReplaceAll(s.Chart.Title, "]", `\]`), chartDir, s.Chart.File)
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "- %s\n", n)
@@ -161,6 +165,9 @@ func (d durations) sum() time.Duration {
 // size: 0.213 ms, 12.4 ms, 812 ms.
 func msec(d time.Duration) string {
 	m := float64(d) / float64(time.Millisecond)
+	if math.Abs(m) < 0.0005 {
+		m = 0 // no "-0.000 ms"
+	}
 	switch a := math.Abs(m); {
 	case a < 1:
 		return fmt.Sprintf("%.3f ms", m)
@@ -168,6 +175,17 @@ func msec(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", m)
 	default:
 		return fmt.Sprintf("%.0f ms", m)
+	}
+}
+
+// signedMsec is msec of a difference, with its sign: "+0.021 ms",
+// "-0.003 ms", "0.000 ms".
+func signedMsec(d time.Duration) string {
+	switch s := msec(d); {
+	case s == msec(0), strings.HasPrefix(s, "-"):
+		return s
+	default:
+		return "+" + s
 	}
 }
 

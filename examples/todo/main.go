@@ -15,18 +15,29 @@
 //	GET  /healthz                           region, role, ready (503 until the
 //	                                        primary region is reachable)
 //	GET  /stats                             the node's flypg.Stats
+//	GET  /metrics                           Prometheus metrics (package metrics
+//	                                        and the Go runtime)
+//
+// Every todo route runs under flypghttp.Middleware: a response to a write
+// carries a causal token (cookie flypg-token, header Flypg-Token), and a
+// request that sends it back — to any node, in any region — waits until
+// that node's database has replayed the write, so a client never misses
+// its own write, wherever its next request lands.
 //
 // Configuration is by environment only:
 //
 //	FLY_REGION, PRIMARY_REGION  this node's region and the primary database's
 //	                            (both unset: dev mode, a plain pass-through)
-//	DATABASE_URL                the primary's URL; replica regions use the
-//	                            region's replica (flypg.ReplicaURL)
+//	DATABASE_URL                the primary's URL, the same in every region;
+//	                            replica regions use the region's replica
+//	                            (flypg.ReplicaURL)
 //	FLYPG_DSN                   the local database's URL, used as is: for
-//	                            layouts other than Fly.io's <region>.<host>:5433
-//	                            replicas (flypg-lab sets it); overrides
-//	                            DATABASE_URL
-//	FLYPG_SECRET                shared cluster secret (required outside dev mode)
+//	                            layouts other than Fly.io's
+//	                            top1.nearest.of.<host>:5433 replicas (flypg-lab
+//	                            sets it)
+//	FLYPG_SECRET                shared cluster secret, at least 32 random bytes
+//	                            (required outside dev mode; make one with
+//	                            `go run ./cmd/flypg-lab secret`)
 //	FLYPG_JOIN                  comma-separated gossip addresses of peers
 //	FLYPG_GOSSIP_ADDR           gossip bind host:port (default :7946)
 //	FLYPG_RPC_ADDR              write-link listen host:port (default :7947)
@@ -125,17 +136,15 @@ func run(ctx context.Context, log *slog.Logger) (err error) {
 	return nil
 }
 
-// config is flypg's configuration from the environment, with FLYPG_DSN, when
-// set, as the local database. flypg itself derives a replica region's
-// database from DATABASE_URL by Fly.io's naming convention; any other
-// layout (a lab on one machine, another platform) needs the URL spelled out.
+// config is flypg's configuration from the environment. DATABASE_URL is
+// the primary's URL in every region; flypg derives a replica region's local
+// database from it by Fly.io's naming convention, and FLYPG_DSN names the
+// local database for any other layout (a lab on one machine, another
+// platform).
 func config() (flypg.Config, error) {
 	cfg, err := flypg.ConfigFromEnv()
 	if err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
-	}
-	if dsn := os.Getenv("FLYPG_DSN"); dsn != "" {
-		cfg.DSN = dsn
 	}
 	return cfg, nil
 }

@@ -7,12 +7,17 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/flypg/flypg"
+	"github.com/flypg/flypg/flypghttp"
+	"github.com/flypg/flypg/metrics"
 )
 
 // readyTimeout bounds /healthz's wait for the primary region: a health check
@@ -71,17 +76,6 @@ func role(node *flypg.Node) string {
 	}
 }
 
-// nodeName is the node's cluster name when flypg exposes it (a Name
-// method), else the host name: the name flypg derives from it carries a
-// random suffix this app cannot see.
-func nodeName(node *flypg.Node) string {
-	if n, ok := any(node).(interface{ Name() string }); ok {
-		return n.Name()
-	}
-	host, _ := os.Hostname()
-	return host
-}
-
 type server struct {
 	db   *sql.DB
 	node *flypg.Node
@@ -89,18 +83,41 @@ type server struct {
 }
 
 // newServer returns the HTTP handler. db is any database/sql handle on
-// flypg (node.OpenDB()); node only serves /healthz.
+// flypg (node.OpenDB()); node serves /healthz, /stats and /metrics, and
+// carries read-your-writes across requests (flypghttp).
+//
+// The todo routes run under flypghttp.Middleware: a response to a request
+// that wrote carries a causal token (the flypg-token cookie, and the
+// Flypg-Token header for API clients), and a request that brings one back
+// — to this node or to one in any other region — first waits until its
+// local database has replayed that write. Without it, a client whose next
+// request lands in another region (a load balancer, a user on the move)
+// could miss its own write there.
 func newServer(db *sql.DB, node *flypg.Node, log *slog.Logger) http.Handler {
 	s := &server{db: db, node: node, log: log}
+	app := http.NewServeMux()
+	app.HandleFunc("POST /todos", s.create)
+	app.HandleFunc("POST /todos/batch", s.createBatch)
+	app.HandleFunc("GET /todos", s.list)
+	app.HandleFunc("GET /todos/{id}", s.get)
+	app.HandleFunc("POST /todos/{id}/complete", s.complete)
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /todos", s.create)
-	mux.HandleFunc("POST /todos/batch", s.createBatch)
-	mux.HandleFunc("GET /todos", s.list)
-	mux.HandleFunc("GET /todos/{id}", s.get)
-	mux.HandleFunc("POST /todos/{id}/complete", s.complete)
+	mux.Handle("/", flypghttp.Middleware(node)(app))
+	// Health checks and scrapes must never wait for a token.
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.HandleFunc("GET /stats", s.stats)
+	mux.Handle("GET /metrics", metricsHandler(node))
 	return s.logRequests(mux)
+}
+
+// metricsHandler serves the node's flypg metrics and the Go runtime's in
+// Prometheus's text format, from a registry of its own (not the global
+// one, so that two nodes in one process — as in the tests — do not clash).
+func metricsHandler(node *flypg.Node) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(node), collectors.NewGoCollector())
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
 const columns = "id, title, done, created_at"
@@ -254,7 +271,7 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 		PrimaryRegion: s.node.PrimaryRegion(),
 		Role:          role(s.node),
 		Ready:         s.node.WaitReady(ctx) == nil,
-		Node:          nodeName(s.node),
+		Node:          s.node.Name(),
 		GossipAddr:    s.node.GossipAddr(),
 		RPCAddr:       s.node.RPCAddr(),
 	}

@@ -3,17 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -25,7 +31,16 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var secret = []byte("todo-example-test-secret")
+// secret is the cluster secret of one test run: 32 random bytes in
+// base64, as `openssl rand -base64 32` (or `flypg-lab secret`) makes one.
+// flypg refuses short or guessable ones.
+var secret = func() []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return []byte(base64.StdEncoding.EncodeToString(b))
+}()
 
 // region is the app running in one region, as main would run it, but on an
 // httptest server.
@@ -96,26 +111,36 @@ func call(ctx context.Context, t *testing.T, method, url string, body any, out a
 	return resp.StatusCode
 }
 
-func TestTwoRegions(t *testing.T) {
+// amsDelay is how far behind the primary ams's replica replays
+// (recovery_min_apply_delay): long enough that a read there right after a
+// write in lax is stale, unless it carries the write's token.
+const amsDelay = time.Second
+
+func TestRegions(t *testing.T) {
 	t.Cleanup(http.DefaultClient.CloseIdleConnections) // runs last: no idle keep-alive goroutines
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// lax's replica streams from the primary across a simulated 100 ms RTT
-	// WAN, so read-your-writes is tested against real replication lag.
+	// WAN, so read-your-writes is tested against real replication lag;
+	// ams's replica replays amsDelay late.
 	const rtt = 100 * time.Millisecond
 	w := wan.New(rtt)
 	t.Cleanup(func() { require.NoError(t, w.Close()) }) // after the cluster has stopped
-	c := pgcluster.ForTest(t, pgcluster.Options{})
+	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 2})
 	replicateThrough(ctx, t, c, w)
+	require.NoError(t, c.Replicas[1].Exec(ctx, fmt.Sprintf("ALTER SYSTEM SET recovery_min_apply_delay = '%dms'", amsDelay.Milliseconds())))
+	require.NoError(t, c.Replicas[1].Exec(ctx, "SELECT pg_reload_conf()"))
 
 	syd := startRegion(ctx, t, "syd", c.Primary.DSN(), nil)
 	var count int
 	require.NoError(t, syd.db.QueryRowContext(ctx, "SELECT count(*) FROM todos").Scan(&count), "syd created the table")
-	// The replica-region node must find the table already there; it never
-	// creates it (setup is a no-op there).
+	// The replica-region nodes must find the table already there; they
+	// never create it (setup is a no-op there).
 	require.NoError(t, c.Sync(ctx))
 	lax := startRegion(ctx, t, "lax", c.Replicas[0].DSN(), []string{syd.node.GossipAddr()})
+	ams := startRegion(ctx, t, "ams", c.Replicas[1].DSN(), []string{syd.node.GossipAddr()})
 	require.NoError(t, lax.node.WaitReady(ctx), "lax finds syd")
+	require.NoError(t, ams.node.WaitReady(ctx), "ams finds syd")
 
 	t.Run("healthz", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -211,6 +236,66 @@ func TestTwoRegions(t *testing.T) {
 		assert.Positive(t, st.Awaits)
 	})
 
+	t.Run("token carries the write to another region", func(t *testing.T) {
+		// An API client: the token comes back in the Flypg-Token header.
+		resp, created := post(ctx, t, http.DefaultClient, lax.url+"/todos", map[string]string{"title": "moving"}, nil)
+		tok := resp.Header.Get("Flypg-Token")
+		require.NotEmpty(t, tok, "a write's response carries a token")
+		path := ams.url + "/todos/" + strconv.FormatInt(created.ID, 10)
+
+		// Its next request lands in ams, whose replica replays a second
+		// late: without the token it misses its own write...
+		var e map[string]string
+		assert.Equal(t, http.StatusNotFound, call(ctx, t, "GET", path, nil, &e), "ams without the token: stale")
+		// ...with it, ams waits until it has replayed the write.
+		var got Todo
+		require.Equal(t, http.StatusOK, callWith(ctx, t, http.DefaultClient, "GET", path, http.Header{"Flypg-Token": {tok}}, &got),
+			"ams with the token sees the write")
+		assert.Equal(t, "moving", got.Title)
+
+		// A browser: the cookie set by lax goes to ams too (cookies ignore
+		// ports; on Fly.io both regions serve one hostname).
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		browser := &http.Client{Jar: jar}
+		t.Cleanup(browser.CloseIdleConnections)
+		_, created = post(ctx, t, browser, lax.url+"/todos", map[string]string{"title": "by cookie"}, nil)
+		require.Equal(t, http.StatusOK, callWith(ctx, t, browser, "GET", ams.url+"/todos/"+strconv.FormatInt(created.ID, 10), nil, &got),
+			"ams with the cookie sees the write")
+		assert.Equal(t, "by cookie", got.Title)
+
+		// A forged token is ignored, never waited for: the read is served
+		// at once, and stale.
+		_, created = post(ctx, t, http.DefaultClient, lax.url+"/todos", map[string]string{"title": "forged"}, nil)
+		forged := []byte(tok)
+		forged[len(forged)/2] ^= 1
+		assert.Equal(t, http.StatusNotFound, callWith(ctx, t, http.DefaultClient, "GET", ams.url+"/todos/"+strconv.FormatInt(created.ID, 10),
+			http.Header{"Flypg-Token": {string(forged)}}, &e), "a forged token is ignored")
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		before := lax.node.Stats()
+		require.Positive(t, before.Forwarded, "the subtests before forwarded writes")
+		fams := scrape(ctx, t, lax.url+"/metrics")
+		after := lax.node.Stats()
+
+		fwd := fams["flypg_forwarded_statements_total"]
+		require.NotNil(t, fwd, "flypg's collector is registered")
+		require.Len(t, fwd.GetMetric(), 1)
+		m := fwd.GetMetric()[0]
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		assert.Equal(t, "lax", labels["region"])
+		assert.Equal(t, lax.node.Name(), labels["node"])
+		v := int64(m.GetCounter().GetValue())
+		assert.GreaterOrEqual(t, v, before.Forwarded)
+		assert.LessOrEqual(t, v, after.Forwarded)
+		assert.NotNil(t, fams["go_goroutines"], "the Go collector is registered")
+		assert.NotNil(t, fams["flypg_awaits_total"])
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		var e map[string]string
 		assert.Equal(t, http.StatusNotFound, call(ctx, t, "GET", lax.url+"/todos/999999", nil, &e))
@@ -220,6 +305,63 @@ func TestTwoRegions(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, call(ctx, t, "POST", lax.url+"/todos", map[string]string{"title": "  "}, &e))
 		assert.Equal(t, http.StatusBadRequest, call(ctx, t, "POST", lax.url+"/todos", map[string]any{"title": "x", "extra": 1}, &e))
 	})
+}
+
+// post creates a todo with client and returns the response (its body
+// read) and the todo.
+func post(ctx context.Context, t *testing.T, client *http.Client, url string, body any, h http.Header) (*http.Response, Todo) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(b))
+	require.NoError(t, err)
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "POST %s: %s", url, data)
+	var td Todo
+	require.NoError(t, json.Unmarshal(data, &td))
+	return resp, td
+}
+
+// callWith is call with a client and request headers.
+func callWith(ctx context.Context, t *testing.T, client *http.Client, method, url string, h http.Header, out any) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	require.NoError(t, err)
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(data, out), "%s %s: %s", method, url, data)
+	}
+	return resp.StatusCode
+}
+
+// scrape reads a Prometheus text exposition.
+func scrape(ctx context.Context, t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
+	return fams
 }
 
 // replicateThrough points the replica's WAL receiver at a proxy of w in
@@ -252,7 +394,7 @@ func TestDevMode(t *testing.T) {
 
 	var h Health
 	require.Equal(t, http.StatusOK, call(ctx, t, "GET", srv.URL+"/healthz", nil, &h))
-	assert.Equal(t, Health{Region: "local", PrimaryRegion: "local", Role: "dev", Ready: true, Node: h.Node}, h)
+	assert.Equal(t, Health{Region: "local", Role: "dev", Ready: true, Node: h.Node}, h)
 
 	var td Todo
 	require.Equal(t, http.StatusCreated, call(ctx, t, "POST", srv.URL+"/todos?noawait=1", map[string]string{"title": "local"}, &td))
@@ -265,19 +407,32 @@ func TestDevMode(t *testing.T) {
 	assert.Equal(t, "b", batch[1].Title)
 }
 
-// TestConfig checks that FLYPG_DSN names the local database as is, where
-// flypg alone would derive a replica URL from DATABASE_URL.
+// TestConfig checks the app's environment-only configuration: DATABASE_URL
+// is the primary's URL in every region, and FLYPG_DSN, where set, names the
+// local database as is.
 func TestConfig(t *testing.T) {
 	t.Setenv("FLY_REGION", "lax")
 	t.Setenv("PRIMARY_REGION", "syd")
 	t.Setenv("DATABASE_URL", "postgres://u@db.internal:5432/app")
 	t.Setenv("FLYPG_DSN", "")
+	t.Setenv("FLYPG_SECRET", string(secret))
 	cfg, err := config()
 	require.NoError(t, err)
-	assert.Equal(t, "postgres://u@lax.db.internal:5433/app", cfg.DSN, "flypg's own rewrite")
+	assert.Equal(t, "lax", cfg.Region)
+	assert.Equal(t, "syd", cfg.PrimaryRegion)
+	assert.Equal(t, "postgres://u@db.internal:5432/app", cfg.DatabaseURL, "the primary's URL, unchanged")
+	assert.Empty(t, cfg.DSN, "flypg derives lax's replica itself")
+	want, err := flypg.ReplicaURL(cfg.DatabaseURL, "lax", "syd")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://u@top1.nearest.of.db.internal:5433/app", want, "what flypg will use")
+	assert.Equal(t, secret, cfg.Secret)
 
 	t.Setenv("FLYPG_DSN", "postgres://u@127.0.0.1:6000/app")
 	cfg, err = config()
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://u@127.0.0.1:6000/app", cfg.DSN)
+
+	t.Setenv("FLYPG_AWAIT_TIMEOUT", "soon")
+	_, err = config()
+	require.ErrorContains(t, err, "FLYPG_AWAIT_TIMEOUT")
 }

@@ -450,14 +450,16 @@ func (l *link) release(dir int, dst net.Conn, q <-chan chunk) {
 		if !l.hold(c.readAt, &last) {
 			return
 		}
+		if dir == 1 {
+			// Before the write: once it is done, the client may answer
+			// at once, and its reader must count that as a request.
+			l.answered.Store(true)
+		}
 		if _, err := dst.Write(c.data); err != nil {
 			// dst is gone: end the whole connection; the reader stops
 			// when its source closes or stop is closed.
 			l.teardown()
 			return
-		}
-		if dir == 1 {
-			l.answered.Store(true)
 		}
 	}
 }
