@@ -241,18 +241,21 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	if n.transport == nil {
 		return nil
 	}
-	body, err := wire.Marshal(&wire.Ping{DB: n.self.id()})
-	if err != nil {
-		return err
-	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if n.self.id().SysID == 0 && n.self.check(ctx) {
+			n.publish() // learn the database's identity: requests name it
+		}
 		if n.self.writable() {
 			return nil
 		}
+		body, err := wire.Marshal(&wire.Ping{DB: n.self.id()})
+		if err != nil {
+			return err
+		}
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, _, err := n.transport.CallSelect(wctx, n.primaryNodes(n.self.id()), transport.ErrNoPrimary, wire.MethodPing, body)
+		_, _, err = n.transport.CallSelect(wctx, n.primaryNodes(n.self.id()), transport.ErrNoPrimary, wire.MethodPing, body)
 		cancel()
 		if err == nil {
 			return nil

@@ -144,7 +144,9 @@ func (c *conn) Begin() (driver.Tx, error) {
 // a read-only one) on the primary: a remote transaction, whose BEGIN
 // travels with its first statement.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if c.routing() && (!opts.ReadOnly || c.inner == nil || onPrimary(ctx)) {
+	// A read-only transaction under AfterLSN that the local copy cannot
+	// serve in time runs on the primary, as a read would.
+	if c.routing() && (!opts.ReadOnly || c.inner == nil || onPrimary(ctx) || !c.awaitAfter(ctx)) {
 		t, err := newRemoteTx(ctx, c, opts)
 		if err != nil {
 			return nil, err
@@ -217,8 +219,18 @@ func (c *conn) execLocal(ctx context.Context, query string, args []driver.NamedV
 	res, err := c.execer.ExecContext(ctx, query, args)
 	if err == nil {
 		c.trackLocal(ctx, query)
+	} else {
+		c.noteRefusal(err)
 	}
 	return res, err
+}
+
+// noteRefusal asks for a role check at once when a local copy believed
+// writable refused a write as a standby would (25006): it was demoted.
+func (c *conn) noteRefusal(err error) {
+	if !c.localTx && c.db.writable() && c.node().readOnlyRefusal(err) {
+		c.node().requestCheck()
+	}
 }
 
 func (c *conn) queryLocal(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -230,6 +242,7 @@ func (c *conn) queryLocal(ctx context.Context, query string, args []driver.Named
 	}
 	rows, err := c.queryer.QueryContext(ctx, query, args)
 	if err != nil {
+		c.noteRefusal(err)
 		return nil, err
 	}
 	return c.trackRows(ctx, query, rows), nil

@@ -6,9 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/lsn"
@@ -23,6 +27,7 @@ type database struct {
 	primaryURL string // "" when the database was named by its local DSN only
 	dsn        string // the local copy
 	name       string // the database name, known without connecting
+	url        string // the primary's host:port/name, for wire.DB.URL ("" unknown)
 
 	local driver.Connector // the local copy, as the wrapped driver sees it
 	conns *connector       // database/sql's connector, with routing
@@ -33,6 +38,9 @@ type database struct {
 	poolOnce  sync.Once
 	pool      *sql.DB
 	poolReady atomic.Bool
+
+	checkOnce sync.Once
+	checkDB   *sql.DB // one connection of its own: a saturated serving pool must not read as a dead database
 
 	trackerOnce  sync.Once
 	tracker      *lsn.Tracker
@@ -67,8 +75,14 @@ func newDatabase(n *Node, primaryURL, dsn string) (*database, error) {
 		return nil, err
 	}
 	db := &database{n: n, primaryURL: primaryURL, dsn: dsn, name: name, local: local}
+	switch {
+	case primaryURL != "":
+		db.url = identityURL(primaryURL)
+	case n.role == rolePrimary:
+		db.url = identityURL(dsn) // in the primary region the local copy is the primary
+	}
 	db.conns = &connector{db: db}
-	db.ident.Store(&wire.DB{Name: name})
+	db.ident.Store(&wire.DB{Name: name, URL: db.url})
 	db.state.Store(&dbState{})
 	return db, nil
 }
@@ -80,11 +94,29 @@ func (db *database) id() wire.DB { return *db.ident.Load() }
 // ID implements server.Target.
 func (db *database) ID() wire.DB { return db.id() }
 
-// matches reports whether a request's database is this one: same name,
-// and same system identifier where both are known.
+// matches reports whether a request's database is this one: the same name
+// and system identifier — or, from a caller that has not reached its local
+// copy yet, the same name and primary URL. A name alone is never enough:
+// two clusters may well hold a database of the same name.
 func (db *database) matches(id wire.DB) bool {
 	mine := db.id()
-	return id.Name == mine.Name && (id.SysID == 0 || mine.SysID == 0 || id.SysID == mine.SysID)
+	switch {
+	case id.Name != mine.Name || mine.SysID == 0:
+		return false
+	case id.SysID != 0:
+		return id.SysID == mine.SysID
+	}
+	return id.URL != "" && id.URL == mine.URL
+}
+
+// identityURL reduces a connection string to what names the database it
+// reaches: host, port and database name (no credentials, no options).
+func identityURL(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(cfg.Host) + ":" + strconv.Itoa(int(cfg.Port)) + "/" + cfg.Database
 }
 
 // Pool implements server.Target: the local copy through the wrapped
@@ -103,6 +135,18 @@ func (db *database) Pool() *sql.DB {
 		db.poolReady.Store(true)
 	})
 	return db.pool
+}
+
+// checker is the connection role checks run on: apart from the serving
+// pool, whose bound (back-pressure for forwarded work) could otherwise make
+// a busy primary look unreachable and give up its role.
+func (db *database) checker() *sql.DB {
+	db.checkOnce.Do(func() {
+		db.checkDB = sql.OpenDB(db.local)
+		db.checkDB.SetMaxOpenConns(1)
+		db.checkDB.SetMaxIdleConns(1)
+	})
+	return db.checkDB
 }
 
 // NotPrimary implements server.Target.
@@ -208,8 +252,8 @@ const roleSQL = `SELECT pg_catalog.pg_is_in_recovery(),
 
 // check asks the local copy its role; it reports whether anything a peer
 // routes by (reachability, role, identity) changed.
-func (db *database) check(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+func (db *database) check(parent context.Context) bool {
+	ctx, cancel := context.WithTimeout(parent, 2*time.Second)
 	defer cancel()
 	var (
 		inRecovery         bool
@@ -218,11 +262,11 @@ func (db *database) check(ctx context.Context) bool {
 		replayed, received sql.NullString
 		age                sql.NullFloat64
 	)
-	err := db.Pool().QueryRowContext(ctx, roleSQL).Scan(&inRecovery, &sysid, &name, &replayed, &received, &age)
+	err := db.checker().QueryRowContext(ctx, roleSQL).Scan(&inRecovery, &sysid, &name, &replayed, &received, &age)
 	old := db.state.Load()
 	if err != nil {
-		if db.n.closed() {
-			return false
+		if db.n.closed() || parent.Err() != nil {
+			return false // the caller gave up: that says nothing of the database
 		}
 		st := &dbState{checked: old.checked, err: err, at: time.Now(), primary: old.primary}
 		db.state.Store(st)
@@ -242,7 +286,7 @@ func (db *database) check(ctx context.Context) bool {
 		st.replayAge = time.Duration(age.Float64 * float64(time.Second))
 	}
 	db.state.Store(st)
-	id := wire.DB{SysID: uint64(sysid), Name: name}
+	id := wire.DB{SysID: uint64(sysid), Name: name, URL: db.url}
 	changed := !old.reachable || old.primary != st.primary || *db.ident.Load() != id
 	db.ident.Store(&id)
 	if changed {
@@ -275,6 +319,10 @@ func (db *database) close() error {
 		db.poolOnce.Do(func() {})
 		if db.pool != nil {
 			errs = append(errs, db.pool.Close())
+		}
+		db.checkOnce.Do(func() {})
+		if db.checkDB != nil {
+			errs = append(errs, db.checkDB.Close())
 		}
 	})
 	return errors.Join(errs...)

@@ -109,6 +109,11 @@ func call[Req, Resp any](ctx context.Context, n *Node, region string, primary bo
 		return nil
 	}
 	if res.Err != nil && !res.Committed {
+		if primary && res.LSN != 0 {
+			// What the procedure committed before failing is durable:
+			// wait for it (best effort) before reporting the failure.
+			_ = n.self.wait(ctx, lsn.LSN(res.LSN), false)
+		}
 		if err := n.backend.DecodeError(res.Err); err != nil {
 			return zero, err
 		}

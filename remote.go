@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 
 	"github.com/flypg/flypg/internal/backend"
 	"github.com/flypg/flypg/internal/wire"
@@ -21,35 +22,46 @@ func (c *conn) prepare(ctx context.Context, query string, args []driver.NamedVal
 	})
 }
 
-// describeRemote asks the primary for a statement's types.
+// describeRemote asks the primary for a statement's types. A description
+// changes nothing on the primary: whatever goes wrong with it, the
+// statement being prepared was not sent, and the error says so.
 func (c *conn) describeRemote(ctx context.Context, query string, tx *remoteTx) (*wire.Description, error) {
 	n := c.node()
 	req := &wire.Describe{DB: c.db.id(), Query: query}
 	node := ""
-	if tx != nil && tx.node != "" {
+	if tx != nil && (tx.node != "" || len(tx.queue) > 0) {
+		// What the transaction queued (CREATE TABLE t, then INSERT INTO t)
+		// must reach it before the statement that depends on it is
+		// described there.
 		if err := tx.flush(ctx); err != nil {
 			return nil, err
 		}
 		req.Tx, node = tx.id, tx.node
 	}
+	notSent := func(err error) error {
+		return fmt.Errorf("%w: describing the statement on the primary failed, so it was not sent: %v", ErrNoPrimary, err)
+	}
 	rep, err := n.send(ctx, c.db, node, wire.MethodDescribe, req)
 	if err != nil {
 		if errors.Is(err, ErrUnknownOutcome) {
-			// A description changes nothing: its outcome does not matter.
-			return nil, errors.Unwrap(err)
+			return nil, notSent(err)
 		}
 		return nil, err
 	}
 	defer rep.close()
 	var d wire.Description
 	if err := rep.next(ctx, n, &d); err != nil {
+		if errors.Is(err, ErrUnknownOutcome) {
+			return nil, notSent(err)
+		}
 		return nil, err
 	}
 	if d.Err != nil {
+		err := n.remoteError(ctx, d.Err)
 		if tx != nil {
-			tx.failedErr(n.remoteError(ctx, d.Err))
+			tx.failedErr(err)
 		}
-		return nil, n.remoteError(ctx, d.Err)
+		return nil, err
 	}
 	return &d, nil
 }
@@ -130,6 +142,12 @@ func (db *database) finish(ctx context.Context, end *wire.End, stmtErr error, re
 		return n.remoteError(ctx, end.Err)
 	}
 	if stmtErr != nil {
+		if end.LSN != 0 {
+			// A procedure may have committed part of its work before
+			// failing (the serving node says so with a position): wait for
+			// that too, best effort, then report the failure.
+			_ = db.wait(ctx, lsn.LSN(end.LSN), false)
+		}
 		return stmtErr
 	}
 	if !end.Committed {

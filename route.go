@@ -73,6 +73,10 @@ func dispatch[T any](ctx context.Context, c *conn, query string, local func() (T
 			v, err = settleUnsure(ctx, c, v)
 		}
 		if n.readOnlyRefusal(err) {
+			// The standby may have granted a session lock before refusing
+			// the write that followed it: release it, or the pooled
+			// replica connection would keep it.
+			c.unlockLocal(ctx)
 			n.counters.retried.Add(1)
 			return remote(false)
 		}
@@ -144,12 +148,17 @@ func (c *conn) releaseLocalLocks(ctx context.Context) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	if _, err := c.queryInt(ctx, "SELECT count(*) FROM (SELECT pg_catalog.pg_advisory_unlock_all()) u"); err != nil {
-		return err
-	}
+	c.unlockLocal(ctx)
 	return &SessionStateError{Statement: "a function called in autocommit", What: router.BoundAdvisoryLock.String(),
 		Alternative: "the function took a session advisory lock, which would have been held on the local replica, not the primary: " +
 			router.BoundAdvisoryLock.Alternative()}
+}
+
+// unlockLocal releases every session advisory lock of the local session.
+func (c *conn) unlockLocal(ctx context.Context) {
+	if c.queryer != nil {
+		_, _ = c.queryInt(ctx, "SELECT count(*) FROM (SELECT pg_catalog.pg_advisory_unlock_all()) u")
+	}
 }
 
 func (c *conn) queryInt(ctx context.Context, q string) (int64, error) {

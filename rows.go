@@ -189,10 +189,7 @@ func (r *remoteRows) Next(dest []driver.Value) error {
 func (r *remoteRows) Close() error {
 	r.queue, r.cur = nil, nil
 	if r.done {
-		if r.write {
-			return r.err
-		}
-		return nil
+		return r.err
 	}
 	if !r.write && r.tx == nil {
 		r.rep.close()
@@ -204,10 +201,7 @@ func (r *remoteRows) Close() error {
 			return err
 		}
 	}
-	if r.write {
-		return r.err
-	}
-	return nil
+	return r.err
 }
 
 func (r *remoteRows) ColumnTypeDatabaseTypeName(i int) string {

@@ -43,6 +43,9 @@ func (t *localTx) Rollback() error {
 const (
 	maxQueued      = 1000
 	maxQueuedBytes = 1 << 20
+	// maxQueuedElems keeps a batch well within what a serving node decodes
+	// (wire.DefaultLimits.MaxElems).
+	maxQueuedElems = wire.DefaultLimitsMaxElems / 2
 )
 
 // remoteTx is a read-write transaction run on one primary connection of
@@ -61,8 +64,10 @@ type remoteTx struct {
 	begun bool   // a batch with BEGIN was sent: the transaction exists, or may
 	done  bool
 
-	queue []queued // pipelined statements not yet sent
-	qsize int
+	rows   *remoteRows // the last query's rows, while they are read
+	queue  []queued    // pipelined statements not yet sent
+	qsize  int
+	qelems int
 	err   error // pipelined: the first error, which aborted the transaction
 }
 
@@ -131,10 +136,16 @@ func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.T
 func (t *remoteTx) settleQueued(ctx context.Context, rep *reply, queued int) (*wire.Part, error) {
 	n := t.conn.node()
 	q := t.queue
-	t.queue, t.qsize = nil, 0
+	t.queue, t.qsize, t.qelems = nil, 0, 0
 	for i := 0; i < queued; {
 		var p wire.Part
 		if err := rep.next(ctx, n, &p); err != nil {
+			if errors.Is(err, ErrUnknownOutcome) {
+				// Some of the queued statements may have run in the
+				// transaction: it must not commit now. It is rolled back.
+				err = fmt.Errorf("%w: the answer to a pipelined batch was lost, so the transaction is rolled back: %w", ErrTxGone, err)
+			}
+			t.failedErr(err)
 			t.failAll(q[i:], err)
 			return nil, err
 		}
@@ -205,8 +216,15 @@ func (t *remoteTx) check() error {
 	if t.done {
 		return errTxDone
 	}
+	if t.rows != nil && !t.rows.done {
+		return errConnBusy
+	}
 	return t.err
 }
+
+// errConnBusy is what pgx says when a statement is sent while the rows of
+// the previous one are still being read.
+var errConnBusy = errors.New("conn busy")
 
 func (t *remoteTx) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if err := t.check(); err != nil {
@@ -217,10 +235,14 @@ func (t *remoteTx) exec(ctx context.Context, query string, args []driver.NamedVa
 		return nil, err
 	}
 	if t.pipeline {
+		if len(t.queue) > 0 && t.qelems+elems(st) > maxQueuedElems {
+			_ = t.flush(ctx) // make room: the error is the statements' to report
+		}
 		res := &lazyResult{tx: t}
 		t.queue = append(t.queue, queued{st: st, res: res})
 		t.qsize += len(st.Query) + 64
-		if len(t.queue) >= maxQueued || t.qsize >= maxQueuedBytes {
+		t.qelems += elems(st)
+		if len(t.queue) >= maxQueued || t.qsize >= maxQueuedBytes || t.qelems >= maxQueuedElems {
 			_ = t.flush(ctx) // the error is the statements' to report
 		}
 		return res, nil
@@ -271,9 +293,14 @@ func (t *remoteTx) query(ctx context.Context, query string, args []driver.NamedV
 		if p == nil || p.End == nil {
 			drain(ctx, t.conn.node(), rep)
 		}
+		rep.close()
 		return nil, err
 	}
-	return newRemoteRows(ctx, t.conn, rep, false, t)
+	rows, err := newRemoteRows(ctx, t.conn, rep, false, t)
+	if r, ok := rows.(*remoteRows); ok {
+		t.rows = r
+	}
+	return rows, err
 }
 
 // flush sends the queued statements of a pipelined transaction.
@@ -284,7 +311,7 @@ func (t *remoteTx) flush(ctx context.Context) error {
 	rep, queued, err := t.send(ctx, nil, wire.TxKeep)
 	if err != nil {
 		t.failAll(t.queue, err)
-		t.queue, t.qsize = nil, 0
+		t.queue, t.qsize, t.qelems = nil, 0, 0
 		t.failedErr(err)
 		return err
 	}
@@ -446,4 +473,13 @@ func (r *lazyResult) LastInsertId() (int64, error) {
 		return 0, r.err
 	}
 	return driver.RowsAffected(r.n).LastInsertId()
+}
+
+// elems estimates the msgpack elements a statement adds to a batch.
+func elems(st *wire.Statement) int {
+	n := 8 + 5*len(st.Values)
+	if p := st.Params; p != nil {
+		n += len(p.OIDs) + len(p.Formats) + len(p.Values) + len(p.Results)
+	}
+	return n
 }

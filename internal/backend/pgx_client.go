@@ -108,14 +108,14 @@ options:
 		return nil, err
 	}
 	p := &wire.Params{OIDs: sd.ParamOIDs, Formats: eqb.ParamFormats, Values: eqb.ParamValues, Results: eqb.ResultFormats}
-	switch {
-	case formats != nil:
-		p.Results = formats
+	switch { // as pgx's Query: formats by OID win over explicit ones
 	case byOID != nil:
 		p.Results = make([]int16, len(sd.Fields))
 		for i, f := range sd.Fields {
 			p.Results[i] = byOID[f.DataTypeOID]
 		}
+	case formats != nil:
+		p.Results = formats
 	}
 	st.Params = p
 	return st, nil
@@ -138,6 +138,9 @@ func describeStmt(ctx context.Context, local driver.Conn, query string, describe
 	d, err := describe(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	if d == nil {
+		return nil, fmt.Errorf("flypg: no description of the statement")
 	}
 	sd := &pgconn.StatementDescription{SQL: query, ParamOIDs: d.ParamOIDs, Fields: make([]pgconn.FieldDescription, len(d.Fields))}
 	for i, f := range d.Fields {

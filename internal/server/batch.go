@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flypg/flypg/internal/backend"
@@ -13,6 +15,12 @@ import (
 
 // batch serves MethodBatch.
 func (s *Server) batch(ctx context.Context, req *transport.Request, b *wire.Batch, w *reply) error {
+	if b.Tx != 0 && b.Begin == nil {
+		// A transaction this node holds is continued or ended here,
+		// whatever its copy's role has become: declining its COMMIT or
+		// ROLLBACK would leave it holding its locks until the idle timeout.
+		return s.txBatch(ctx, req, nil, b, w)
+	}
 	t, err := s.cfg.Databases.Serve(b.DB)
 	if err != nil {
 		return err
@@ -31,9 +39,13 @@ func (s *Server) batch(ctx context.Context, req *transport.Request, b *wire.Batc
 // connection, then reads the commit position and the session's state on
 // that same session.
 func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, read bool, w *reply) error {
-	c, n, err := s.run(ctx, t, st, w)
+	c, n, err := s.run(ctx, t, st, read, w)
 	if c == nil {
-		return err
+		if errors.Is(err, ErrDecline) {
+			return err
+		}
+		// It waited for capacity until the deadline: nothing ran.
+		return w.send(&wire.Part{End: &wire.End{Err: s.wireError(err)}})
 	}
 	defer c.Close()
 	if err != nil {
@@ -44,9 +56,21 @@ func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, r
 			retire(c)
 			return w.send(&wire.Part{End: &wire.End{Err: unknownOutcome(err)}})
 		}
-		return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}, End: &wire.End{}})
+		// The statement failed, but its session may still hold what it
+		// took before failing (a session lock survives the rollback), and a
+		// procedure may have committed part of its work (CALL … COMMIT …
+		// error): judge the session as on success, and report the position
+		// so the caller can wait for whatever did commit.
+		end := &wire.End{}
+		if sess, jerr := judge(ctx, s.cfg.Backend, c, !read); jerr != nil || sess.stateful {
+			retire(c)
+		} else if mayCommitInside(st.Query) {
+			end.LSN = uint64(sess.lsn)
+		}
+		return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}, End: end})
 	}
 	if err := w.send(&wire.Part{Stmt: &wire.StmtEnd{RowsAffected: n}}); err != nil {
+		retire(c) // the answer did not leave: neither judged nor reset
 		return err
 	}
 	end := &wire.End{Committed: !read}
@@ -72,10 +96,21 @@ func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, r
 // primary restarted since it was last used); when the statement provably
 // never left, it runs once more on a fresh one. c is nil when no
 // connection could be had; err then declines the request.
-func (s *Server) run(ctx context.Context, t Target, st *wire.Statement, w *reply) (c *sql.Conn, n int64, err error) {
+func (s *Server) run(ctx context.Context, t Target, st *wire.Statement, read bool, w *reply) (c *sql.Conn, n int64, err error) {
 	for attempt := 0; ; attempt++ {
 		if c, err = s.conn(ctx, t); err != nil {
 			return nil, 0, err
+		}
+		if read {
+			// A write is refused by a standby (25006), and declined; a read
+			// is not, and a read sent here to be current (OnPrimary, an
+			// AfterLSN fallback) must not be served by a copy demoted since
+			// the last role check.
+			if row, err := s.cfg.Backend.SimpleRow(ctx, c, "SELECT pg_catalog.pg_is_in_recovery()"); err == nil && len(row) == 1 && row[0] != nil && *row[0] == "t" {
+				c.Close()
+				t.NotPrimary()
+				return nil, 0, fmt.Errorf("%w: database %s is no longer the primary here", ErrDecline, t.ID().Name)
+			}
 		}
 		n, err = s.cfg.Backend.Exec(ctx, c, st, w.sendPart)
 		if err == nil || attempt > 0 || s.cfg.Backend.Outcome(err) != backend.NotSent || ctx.Err() != nil {
@@ -142,4 +177,21 @@ func (s *Server) runAfterCommit(ctx context.Context) {
 	if f := s.afterCommit.Load(); f != nil {
 		(*f)(ctx)
 	}
+}
+
+// mayCommitInside reports a statement that may commit part of its work
+// and still fail: CALL of a procedure, or DO, both of which can COMMIT
+// inside. Any other failed statement rolled back whole.
+func mayCommitInside(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n(")
+	for _, kw := range []string{"call", "do"} {
+		if len(q) > len(kw) && strings.EqualFold(q[:len(kw)], kw) && !isWordByte(q[len(kw)]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }

@@ -55,7 +55,15 @@ func (s *Server) RunProc(ctx context.Context, t Target, p *wire.Proc) (res *wire
 		if e == nil {
 			e = &wire.Error{Kind: wire.ErrProc, Message: err.Error()}
 		}
-		return &wire.ProcResult{Err: e}
+		res := &wire.ProcResult{Err: e}
+		if p.DB != nil {
+			// What it committed before failing is durable: the caller
+			// waits for it before returning the error.
+			if l, err := insertLSN(ctx, t.Pool()); err == nil {
+				res.LSN = uint64(l)
+			}
+		}
+		return res
 	}
 	res = &wire.ProcResult{Body: body}
 	if p.DB != nil {

@@ -70,10 +70,19 @@ func (s *Server) txBatch(ctx context.Context, req *transport.Request, t Target, 
 			}
 			continue
 		}
+		if b.Begin != nil && i == 0 && s.cfg.Backend.SQLState(err) == "25006" && !w.flushed {
+			// BEGIN succeeded on what is now a standby, and the first
+			// statement was refused as a write: nothing of the transaction
+			// ran, so decline it whole and let the caller open it on the
+			// node that has the primary.
+			tx.target.NotPrimary()
+			s.goAbort(key, "the database is no longer the primary here")
+			return fmt.Errorf("%w: database %s is no longer the primary here: %w", ErrDecline, tx.target.ID().Name, err)
+		}
 		if s.cfg.Backend.Outcome(err) != backend.Answered {
 			// The connection is gone, and the transaction with it:
 			// PostgreSQL rolled it back, nothing of it committed.
-			go s.abort(key, "primary connection lost")
+			s.goAbort(key, "primary connection lost")
 			return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)},
 				End: &wire.End{Err: &wire.Error{Kind: wire.ErrTxGone, Message: errTxGone.Error()}}})
 		}
@@ -118,6 +127,15 @@ func (s *Server) begin(ctx context.Context, req *transport.Request, t Target, ke
 	}()
 	if tx.conn, err = s.conn(ctx, t); err != nil {
 		return nil, err
+	}
+	if o.ReadOnly {
+		// A read-only transaction sent here to read the primary
+		// (OnPrimary): BEGIN would succeed on a copy demoted since the last
+		// role check, and its reads be stale.
+		if row, err := s.cfg.Backend.SimpleRow(ctx, tx.conn, "SELECT pg_catalog.pg_is_in_recovery()"); err == nil && len(row) == 1 && row[0] != nil && *row[0] == "t" {
+			t.NotPrimary()
+			return nil, fmt.Errorf("%w: database %s is no longer the primary here", ErrDecline, t.ID().Name)
+		}
 	}
 	if _, err := s.cfg.Backend.Exec(ctx, tx.conn, &wire.Statement{Query: begin, Simple: true}, nil); err != nil {
 		retire(tx.conn)
@@ -265,6 +283,16 @@ func (s *Server) watch(key txKey, tx *remoteTx, linkDone <-chan struct{}) {
 			timer.Reset(wait)
 		}
 	}
+}
+
+// goAbort aborts in the background (the caller holds the transaction's
+// lock), counted by the server's wait group so Close waits for it.
+func (s *Server) goAbort(key txKey, why string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.abort(key, why)
+	}()
 }
 
 // abort rolls back a transaction its caller can no longer end.

@@ -24,7 +24,11 @@ type Limits struct {
 // DefaultLimits fit every message flypg sends: a batch's parameters are at
 // most PostgreSQL's 65535 per statement, and a reply's rows come in parts
 // of at most MaxPartCells values.
-var DefaultLimits = Limits{MaxDepth: 12, MaxElems: 1 << 18}
+var DefaultLimits = Limits{MaxDepth: 12, MaxElems: DefaultLimitsMaxElems}
+
+// DefaultLimitsMaxElems is DefaultLimits.MaxElems, for senders that split
+// what they send to stay within it.
+const DefaultLimitsMaxElems = 1 << 18
 
 // MaxPartCells is the most values a serving node puts in one reply Part.
 const MaxPartCells = 1 << 14

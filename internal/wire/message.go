@@ -19,11 +19,13 @@ const (
 )
 
 // DB names a database: the cluster's system identifier and the database
-// name. SysID 0 means the caller has not reached its local copy yet and
-// names the database by Name alone.
+// name. SysID 0 means the caller has not reached its local copy yet: URL,
+// the primary's host, port and database name as the app configured it (the
+// same DATABASE_URL in every region), must then match the serving node's.
 type DB struct {
 	SysID uint64 `msgpack:"s,omitempty"`
 	Name  string `msgpack:"n"`
+	URL   string `msgpack:"u,omitempty"`
 }
 
 // TxControl ends a remote transaction after a batch's statements.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -14,8 +15,11 @@ import (
 // frame limit — only each message is, by MaxMessage.
 
 // MaxMessage bounds one message of a reply. Servers keep parts far smaller
-// (see MaxPartBytes); the bound is what a reader accepts from a peer.
-const MaxMessage = 16 << 20
+// (see MaxPartBytes) except for a single row holding a large value, which
+// goes whole: the bound is PostgreSQL's own 1 GB limit on a field, plus
+// room for the envelope. A reader allocates only as the bytes arrive, so a
+// length that lies costs nothing.
+const MaxMessage = 1<<30 + 1<<20
 
 // MaxPartBytes is the size at which a serving node ends a Part and starts
 // the next one.
@@ -67,15 +71,28 @@ func (r *Reader) Read(v any) error {
 	if n > MaxMessage {
 		return fmt.Errorf("%w: a message of %d bytes exceeds the %d-byte limit", ErrMalformed, n, MaxMessage)
 	}
-	if cap(r.buf) < int(n) {
-		r.buf = make([]byte, n)
-	}
-	b := r.buf[:n]
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	var b []byte
+	if int(n) <= cap(r.buf) || n <= MaxPartBytes*2 {
+		if cap(r.buf) < int(n) {
+			r.buf = make([]byte, n)
 		}
-		return err
+		b = r.buf[:n]
+		if _, err := io.ReadFull(r.r, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	} else {
+		// A large message grows its buffer as its bytes arrive.
+		var buf bytes.Buffer
+		if m, err := io.CopyN(&buf, r.r, int64(n)); err != nil {
+			if m < int64(n) && (err == io.EOF || err == nil) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		b = buf.Bytes()
 	}
 	err := Unmarshal(b, v)
 	if cap(r.buf) > MaxPartBytes*2 {
