@@ -68,7 +68,7 @@ type remoteTx struct {
 	queue  []queued    // pipelined statements not yet sent
 	qsize  int
 	qelems int
-	err   error // pipelined: the first error, which aborted the transaction
+	err    error // pipelined: the first error, which aborted the transaction
 }
 
 type queued struct {
