@@ -14,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flypg/flypg/internal/wan"
 )
 
 // toxicProxy puts toxiproxy in front of upstream with the given toxics
@@ -31,16 +33,16 @@ func toxicProxy(t testing.TB, upstream string, toxics ...string) string {
 	return proxy.Listen
 }
 
-// latencyProxy puts toxiproxy in front of upstream, adding oneWay latency in
-// each direction.
+// latencyProxy puts a simulated WAN (internal/wan) in front of upstream,
+// adding oneWay latency in each direction. (toxiproxy's own Proxy leaks a
+// latency goroutine when one side closes mid-stream; internal/wan does not.)
 func latencyProxy(t testing.TB, upstream string, oneWay time.Duration) string {
 	t.Helper()
-	var toxics []string
-	for _, stream := range []string{"upstream", "downstream"} {
-		toxics = append(toxics, fmt.Sprintf(`{"name":"latency_%s","type":"latency","stream":%q,"attributes":{"latency":%d}}`,
-			stream, stream, oneWay.Milliseconds()))
-	}
-	return toxicProxy(t, upstream, toxics...)
+	w := wan.New(2 * oneWay)
+	t.Cleanup(func() { _ = w.Close() })
+	addr, err := w.Proxy(context.Background(), "link", upstream)
+	require.NoError(t, err)
+	return addr
 }
 
 // TestWarmCallIsOneRoundTrip checks the link's structure: once warm, a call
