@@ -66,6 +66,11 @@ type Backend interface {
 	// simple query protocol on c, in one round trip, and returns the first
 	// row of the first result, its values as text (nil for NULL).
 	SimpleRow(ctx context.Context, c *sql.Conn, text string) ([]*string, error)
+	// QueryThen runs query (one statement, no arguments, which the driver
+	// may prepare once per connection) and returns its first row as text,
+	// then runs each of after — in one round trip where the driver can
+	// pipeline them.
+	QueryThen(ctx context.Context, c *sql.Conn, query string, after ...string) ([]*string, error)
 	// Commit commits c's open transaction; COMMIT of a failed transaction
 	// is the driver's own error for it (pgx.ErrTxCommitRollback,
 	// pq.ErrInFailedTransaction).

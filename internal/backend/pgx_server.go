@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/flypg/flypg/internal/wire"
 )
@@ -126,6 +128,52 @@ func (Pgx) SimpleRow(ctx context.Context, c *sql.Conn, text string) (row []*stri
 			row = append(row, &s)
 		}
 		return nil
+	})
+	return row, err
+}
+
+// QueryThen sends query and after as one pgx batch: one round trip, and
+// query prepared once per connection by pgx's statement cache (planning
+// the session check each time cost more than running it).
+func (Pgx) QueryThen(ctx context.Context, c *sql.Conn, query string, after ...string) (row []*string, err error) {
+	err = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("flypg: the serving pool holds %T, not a pgx connection", dc)
+		}
+		var b pgx.Batch
+		b.Queue(query)
+		for _, q := range after {
+			b.Queue(q)
+		}
+		br := sc.Conn().SendBatch(ctx, &b)
+		rows, err := br.Query()
+		if err == nil {
+			if rows.Next() {
+				for _, v := range rows.RawValues() {
+					if v == nil {
+						row = append(row, nil)
+						continue
+					}
+					s := string(v)
+					row = append(row, &s)
+				}
+			}
+			rows.Close()
+			err = rows.Err()
+			if err == nil && row == nil {
+				err = errors.New("flypg: the query returned no row")
+			}
+		}
+		for range after {
+			if _, e := br.Exec(); e != nil && err == nil {
+				err = e
+			}
+		}
+		if e := br.Close(); e != nil && err == nil {
+			err = e
+		}
+		return err
 	})
 	return row, err
 }

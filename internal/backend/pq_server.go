@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -222,6 +223,11 @@ func pqColumns(rows driver.Rows) []wire.Column {
 		cols[i] = c
 	}
 	return cols
+}
+
+// QueryThen runs query and then after, in one simple-protocol round trip.
+func (b PQ) QueryThen(ctx context.Context, c *sql.Conn, query string, after ...string) ([]*string, error) {
+	return b.SimpleRow(ctx, c, strings.Join(append([]string{query}, after...), "; "))
 }
 
 // SimpleRow runs text with lib/pq's simple protocol (a query without

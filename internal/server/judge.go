@@ -31,11 +31,11 @@ import (
 // pg_settings cost several times the rest of this query) and also reaches
 // custom placeholders (SET app.tenant, set_config('app.tenant', …)) that
 // pg_settings does not list.
-const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory'),
- (SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)
+const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory')::text,
+ ((SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)
  + (SELECT count(*) FROM pg_catalog.pg_cursors WHERE name <> '')
  + (SELECT count(*) FROM pg_catalog.pg_listening_channels())
- + (pg_catalog.pg_my_temp_schema() <> 0)::int`
+ + (pg_catalog.pg_my_temp_schema() <> 0)::int)::text`
 
 // resetSQL puts every setting of the session back — SET, SET ROLE,
 // set_config(…, false), SET SESSION AUTHORIZATION (which RESET ALL does not
@@ -43,15 +43,15 @@ const stateSQL = `(SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catal
 // the next caller's statement (a function may call them) never return this
 // caller's values. (The name of a custom placeholder, once made, stays
 // defined for the session, with an empty value; see docs/routing.md.)
-const resetSQL = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD SEQUENCES"
+var resetSQL = []string{"SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "DISCARD SEQUENCES"}
 
-// judgeSQL reads the commit position and the session's state, and resets
-// its settings, in one round trip. The insert position, not
+// judgeSQL reads the commit position and the session's state; it is sent
+// with resetSQL in one round trip. The insert position, not
 // pg_current_wal_lsn() (the write position), so that it covers a commit
 // made with synchronous_commit=off that the WAL writer has not written yet.
 const (
-	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL + "; " + resetSQL
-	judgeReadSQL = "SELECT NULL::text, " + stateSQL + "; " + resetSQL
+	judgeSQL     = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, " + stateSQL
+	judgeReadSQL = "SELECT NULL::text, " + stateSQL
 	lsnSQL       = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"
 )
 
@@ -70,7 +70,7 @@ func judge(ctx context.Context, b backend.Backend, c *sql.Conn, wantLSN bool) (s
 	if wantLSN {
 		q = judgeSQL
 	}
-	row, err := b.SimpleRow(ctx, c, q)
+	row, err := b.QueryThen(ctx, c, q, resetSQL...)
 	if err == nil && len(row) != 3 {
 		err = fmt.Errorf("flypg: the session check returned %d columns", len(row))
 	}
