@@ -2,6 +2,7 @@ package flypg
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/flypg/flypg/lsn"
@@ -12,6 +13,13 @@ import (
 // that is unreachable fails at once with ErrLocalUnavailable rather than
 // make every write sit out the timeout.
 func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err error) {
+	if st := db.state.Load(); !st.checked && st.err == nil {
+		// Not checked yet (a node just started): find out, rather than
+		// take "unknown" for "unreachable".
+		if db.check(ctx) {
+			db.n.publish()
+		}
+	}
 	if l == 0 || db.writable() {
 		return nil
 	}
@@ -28,8 +36,25 @@ func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err err
 	}
 	wctx, cancel := context.WithTimeout(ctx, db.n.cfg.AwaitTimeout)
 	defer cancel()
+	// The copy going down ends the wait at once (the goroutine ends with
+	// wctx, which the deferred cancel ends).
+	down := db.downSignal()
+	go func() {
+		select {
+		case <-down:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	start := time.Now()
 	err = tr.Wait(wctx, l)
+	select {
+	case <-down:
+		if err != nil {
+			err = ErrLocalUnavailable // it went down while we waited
+		}
+	default:
+	}
 	db.n.counters.awaitLatency.record(time.Since(start))
 	return err
 }
@@ -51,9 +76,21 @@ func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result)
 	if t := tracked(ctx); t != nil {
 		t.record(l)
 	}
-	if l == 0 || noAwait(ctx) || db.writable() {
+	if l == 0 || noAwait(ctx) {
 		n.counters.skipped.Add(1)
 		return nil
+	}
+	if db.writable() {
+		// The write was forwarded because the local copy was a standby,
+		// and it is the primary now: it was promoted while the write was
+		// in flight. The write committed on the old primary; it is in the
+		// new one only if this copy had replayed it before the promotion.
+		n.counters.skipped.Add(1)
+		if db.trackerStarted() && db.tracker.Replayed() >= l {
+			return nil
+		}
+		n.counters.unknownOutcomes.Add(1)
+		return fmt.Errorf("%w: the local database was promoted while the write was in flight; it committed on the old primary at %s, which this database had not replayed before its promotion", ErrUnknownOutcome, l)
 	}
 	n.counters.awaits.Add(1)
 	start := time.Now()

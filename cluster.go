@@ -43,7 +43,6 @@ func (n *Node) startCluster(ctx context.Context) error {
 		return err
 	}
 	n.transport = t
-	n.cfg.NodeName = t.Name()
 	n.bg.Add(1)
 	go n.checkRoles()
 	return nil
@@ -163,8 +162,12 @@ func (n *Node) publish() {
 func (n *Node) primaryNodes(id wire.DB) transport.Selector {
 	return func(ms []transport.Member) ([]transport.Member, string) {
 		var out []transport.Member
+		self := n.Name()
 		for _, m := range ms {
-			if m.Name == n.Name() {
+			if m.Name == self && !n.serves(id) {
+				// This node forwards only while its own copy is not the
+				// primary; if that changes mid-request (a promotion), it
+				// may take its own write.
 				continue
 			}
 			for _, d := range m.Databases {
@@ -184,6 +187,17 @@ func (n *Node) primaryNodes(id wire.DB) transport.Selector {
 		}
 		return out, fmt.Sprintf("no node advertises the primary of database %s; nodes of primary region %q", id.Name, n.cfg.PrimaryRegion)
 	}
+}
+
+// serves reports whether this node's copy of database id is the writable
+// primary now.
+func (n *Node) serves(id wire.DB) bool {
+	for _, db := range n.databases() {
+		if db.matches(id) {
+			return db.writable()
+		}
+	}
+	return false
 }
 
 // withRPCTimeout bounds a forwarded call whose caller set no deadline; a

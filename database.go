@@ -48,6 +48,8 @@ type database struct {
 	trackerReady atomic.Bool
 
 	outage    atomic.Bool  // logged "local database unreachable" for this outage
+	downMu    sync.Mutex
+	down      chan struct{} // closed when the local copy is found unreachable; replaced after
 	primaryAt atomic.Value // *string: the nodes last seen holding its primary
 	closeOnce sync.Once
 }
@@ -225,11 +227,32 @@ func (db *database) markUnreachable(err error) {
 		st.reachable, st.err, st.at = false, err, time.Now()
 		db.state.Store(&st)
 	}
+	db.signalDown()
 	if !db.outage.Swap(true) {
 		db.n.cfg.Logger.Warn("flypg: local database unreachable; reads go to the primary until it is back",
 			"database", db.name, "err", redactErr(err, db.dsn))
 		db.n.requestCheck()
 		db.n.publish()
+	}
+}
+
+// downSignal returns a channel closed the next time the local copy is
+// found unreachable, so that waits on it end at once instead of timing out.
+func (db *database) downSignal() <-chan struct{} {
+	db.downMu.Lock()
+	defer db.downMu.Unlock()
+	if db.down == nil {
+		db.down = make(chan struct{})
+	}
+	return db.down
+}
+
+func (db *database) signalDown() {
+	db.downMu.Lock()
+	defer db.downMu.Unlock()
+	if db.down != nil {
+		close(db.down)
+		db.down = nil
 	}
 }
 
@@ -270,6 +293,7 @@ func (db *database) check(parent context.Context) bool {
 		}
 		st := &dbState{checked: old.checked, err: err, at: time.Now(), primary: old.primary}
 		db.state.Store(st)
+		db.signalDown()
 		if old.reachable || !old.checked {
 			db.n.cfg.Logger.Warn("flypg: local database unreachable", "database", db.name, "err", redactErr(err, db.dsn))
 		}

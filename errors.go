@@ -77,6 +77,9 @@ type AwaitError struct {
 }
 
 func (e *AwaitError) Error() string {
+	if e.Waited < time.Millisecond {
+		return fmt.Sprintf("flypg: write committed at %s, but the local replica could not be waited on: %v", e.LSN, e.Err)
+	}
 	return fmt.Sprintf("flypg: write committed at %s but the local replica did not replay it within %v: %v",
 		e.LSN, e.Waited.Round(time.Millisecond), e.Err)
 }

@@ -2,10 +2,13 @@ package flypg
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -72,6 +75,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if dsn == "" {
 		return nil, errors.New("flypg: no database: set DATABASE_URL (Config.DatabaseURL) to the primary's URL, or FLYPG_DSN (Config.DSN) to the local database")
+	}
+	if cfg.NodeName == "" && cfg.role() != roleDev {
+		// Named before anything runs that may report the name (the
+		// server's goroutines read it without a lock).
+		cfg.NodeName = generateNodeName()
 	}
 	be, err := backend.ForName(cfg.Driver)
 	if err != nil {
@@ -247,4 +255,17 @@ func (n *Node) servedNames() string {
 		s += fmt.Sprintf("%s (system %d)", id.Name, id.SysID)
 	}
 	return s
+}
+
+// generateNodeName makes a name unique per process start — hostname and a
+// random suffix — so a restarted process is a new member rather than a
+// ghost of the old one.
+func generateNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return host + "-" + hex.EncodeToString(b[:])
 }

@@ -131,6 +131,13 @@ func call[Req, Resp any](ctx context.Context, n *Node, region string, primary bo
 	}
 	// The procedure committed (if it wrote): return its answer with any
 	// error of the wait.
+	if node == n.Name() {
+		// It ran here, on the local primary: nothing to wait for.
+		if t := tracked(ctx); t != nil {
+			t.record(lsn.LSN(res.LSN))
+		}
+		return resp, nil
+	}
 	return resp, n.self.committed(ctx, lsn.LSN(res.LSN), func() result { return result{} })
 }
 

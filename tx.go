@@ -365,7 +365,7 @@ func (t *remoteTx) Commit() error {
 		// transaction holding locks until the idle timeout.
 		t.rollback()
 		if cerr := t.ctx.Err(); cerr != nil {
-			return cerr
+			return fmt.Errorf("%w (the COMMIT was not sent: %w)", ErrTxGone, cerr)
 		}
 		return err
 	}
@@ -385,6 +385,9 @@ func (t *remoteTx) Commit() error {
 			continue
 		}
 		rep.close()
+		if t.opts.ReadOnly && p.End.Err == nil {
+			return nil // a read-only transaction committed nothing to wait for
+		}
 		return t.conn.db.finish(ctx, p.End, nil, func() result { return result{} })
 	}
 }

@@ -113,9 +113,12 @@ func (Pgx) BeginSQL(opts driver.TxOptions) (string, error) {
 // committed just before.
 func (Pgx) Outcome(err error) Outcome {
 	var pg *pgconn.PgError
+	var broken *brokenError
 	switch {
 	case err == nil, errors.Is(err, pgx.ErrTxCommitRollback), errors.As(err, &pg):
 		return Answered
+	case errors.As(err, &broken):
+		return Broken
 	case pgconn.SafeToRetry(err):
 		return NotSent
 	}

@@ -21,7 +21,20 @@ func (Pgx) Exec(ctx context.Context, c *sql.Conn, st *wire.Statement, send func(
 	if len(st.Values) > 0 {
 		return 0, errPgxMixed
 	}
+	open := false
+	defer func() {
+		// Once a statement has been handed to an open connection, a failure
+		// of that connection leaves its outcome unknown, whatever pgconn
+		// says: its MultiResultReader reports a server that died
+		// mid-statement as "conn closed", SafeToRetry. (A connection
+		// already known dead sends nothing, and is retried elsewhere.)
+		var pg *pgconn.PgError
+		if err != nil && open && !errors.As(err, &pg) && !errors.Is(err, pgx.ErrTxCommitRollback) {
+			err = &brokenError{err}
+		}
+	}()
 	err = pgConn(c, func(pc *pgconn.PgConn) error {
+		open = !pc.IsClosed()
 		if st.Simple {
 			n, err = execSimple(ctx, pc, st, send)
 			return err
@@ -56,11 +69,19 @@ func execSimple(ctx context.Context, pc *pgconn.PgConn, st *wire.Statement, send
 			st = &wire.Statement{}
 		}
 	}
-	if err := mrr.Close(); err != nil {
-		return 0, err
+	err := mrr.Close()
+	if first != nil {
+		err = first
 	}
-	return n, first
+	return n, err
 }
+
+// brokenError marks a connection failure after the server had the
+// statement: its outcome is unknown, whatever pgconn says.
+type brokenError struct{ err error }
+
+func (e *brokenError) Error() string { return e.err.Error() }
+func (e *brokenError) Unwrap() error { return e.err }
 
 // readResult streams one result's rows (when rows is set) and returns its
 // row count.

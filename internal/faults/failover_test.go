@@ -48,8 +48,7 @@ func TestFailoverToAnotherRegion(t *testing.T) {
 		if op.Start >= time.Duration(killedAt.Load()) {
 			return false
 		}
-		return op.Region == "syd" || op.Outcome == checker.AwaitTimeout || op.Outcome == checker.Committed ||
-			!strictBugs && ackedAcrossCrash(op, time.Duration(crashAt.Load()), time.Duration(killedAt.Load()))
+		return op.Region == "syd" || op.Outcome == checker.AwaitTimeout || op.Outcome == checker.Committed
 	}
 	const opTimeout = 3 * time.Second
 	l, err := checker.Start(e.ctx, checker.Config{DBs: []*checker.Target{laxT, laxT, laxT, sydT}, Primary: e.primary,
@@ -183,9 +182,7 @@ func TestPrimaryCrashRestart(t *testing.T) {
 	lax := e.node("lax-1", "lax", e.c.Replicas[0].DSN(), []string{syd.GossipAddr()}, nil)
 	e.ready(lax)
 	laxT := checker.NewTarget("lax", "lax", e.openDB(lax, 32), lax)
-	// A plain error from lax reads "not committed" (strict); until the
-	// lead fixes the known bug below, the default run lets it be either.
-	laxT.PassThrough = !strictBugs
+	// A plain error from lax reads "not committed": checked strictly.
 	const opTimeout = 3 * time.Second
 	l, err := checker.Start(e.ctx, checker.Config{DBs: []*checker.Target{laxT}, Primary: e.primary,
 		Clients: pick(16, 64), Duration: 5 * time.Minute, OpTimeout: opTimeout})

@@ -81,10 +81,11 @@ func (s *Server) txBatch(ctx context.Context, req *transport.Request, t Target, 
 		}
 		if s.cfg.Backend.Outcome(err) != backend.Answered {
 			// The connection is gone, and the transaction with it:
-			// PostgreSQL rolled it back, nothing of it committed.
+			// PostgreSQL rolled it back, nothing of it committed (its
+			// COMMIT, if the batch had one, never ran).
 			s.goAbort(key, "primary connection lost")
-			return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)},
-				End: &wire.End{Err: &wire.Error{Kind: wire.ErrTxGone, Message: errTxGone.Error()}}})
+			gone := &wire.Error{Kind: wire.ErrTxGone, Message: fmt.Sprintf("%s: the primary connection was lost mid-transaction: %v", errTxGone, err)}
+			return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: gone}, End: &wire.End{Err: gone}})
 		}
 		if err := w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}}); err != nil {
 			return err
@@ -141,6 +142,12 @@ func (s *Server) begin(ctx context.Context, req *transport.Request, t Target, ke
 		retire(tx.conn)
 		if e := s.refused(t, err, &reply{}); e != nil {
 			return nil, e
+		}
+		if s.cfg.Backend.Outcome(err) != backend.Answered {
+			// BEGIN could not run (the primary's connection failed):
+			// nothing of the transaction ran; another node may do better.
+			t.NotPrimary()
+			return nil, fmt.Errorf("%w: BEGIN failed on the primary's connection: %w", ErrDecline, err)
 		}
 		return nil, err
 	}
@@ -213,7 +220,9 @@ func (s *Server) commit(ctx context.Context, key txKey, tx *remoteTx) *wire.End 
 	stateful := true // until the session says otherwise
 	defer func() { s.release(tx, stateful) }()
 	if err := s.cfg.Backend.Commit(ctx, tx.conn); err != nil {
-		if s.cfg.Backend.Outcome(err) == backend.Broken {
+		if s.cfg.Backend.Outcome(err) != backend.Answered {
+			// COMMIT is the commit point: unless PostgreSQL answered, it
+			// may have got there.
 			return &wire.End{Err: unknownOutcome(err)}
 		}
 		return &wire.End{Err: s.wireError(err)}

@@ -1,5 +1,3 @@
-//go:build faultbugs
-
 package faults
 
 import (
@@ -20,9 +18,9 @@ import (
 	"github.com/flypg/flypg/internal/wan"
 )
 
-// Minimal, deterministic reproductions of the root package's known bugs
-// that the fault tests find under load (go test -tags faultbugs). Each
-// fails today; each says what DESIGN promises.
+// Minimal, deterministic reproductions of the root package's bugs that the
+// fault tests found under load (each failed before its fix); each says
+// what DESIGN promises.
 
 // A read-only transaction in a replica region while the local replica is
 // down runs on the primary (DESIGN: "reads are forwarded to the primary");
