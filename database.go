@@ -47,10 +47,10 @@ type database struct {
 	trackerErr   error
 	trackerReady atomic.Bool
 
-	outage    atomic.Bool  // logged "local database unreachable" for this outage
+	outage    atomic.Bool // logged "local database unreachable" for this outage
 	downMu    sync.Mutex
 	down      chan struct{} // closed when the local copy is found unreachable; replaced after
-	primaryAt atomic.Value // *string: the nodes last seen holding its primary
+	primaryAt atomic.Value  // *string: the nodes last seen holding its primary
 	closeOnce sync.Once
 }
 
