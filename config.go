@@ -109,6 +109,14 @@ type Config struct {
 	// connection error), so a promotion reroutes writes by itself. Default
 	// 2s.
 	RoleCheckInterval time.Duration
+	// MaxProtocolVersion caps the write link's protocol version this node
+	// speaks (default: the newest). Nodes negotiate the highest version both
+	// speak, and a release speaks the previous version too, so a rolling
+	// upgrade needs nothing; pinning the old version on new nodes keeps a
+	// mixed cluster on it until the last old node is gone. See package
+	// transport's documentation, "Versions". (Version 2 carries requests
+	// and replies of one frame: results over 4 MiB need version 3.)
+	MaxProtocolVersion int
 	// InsecurePlaintext turns off TLS on the write link. For benchmarks and
 	// tests of the link itself only; never in production.
 	InsecurePlaintext bool

@@ -35,3 +35,27 @@ func TestClusterOnIPv6(t *testing.T) {
 	assert.Equal(t, 1, n)
 	assert.NotZero(t, lax.Stats().Forwarded)
 }
+
+// Old and new link protocol versions side by side, as during a rolling
+// upgrade: a node that speaks only version 2 and one that speaks 2–3
+// negotiate 2, and forwarding works between them both ways.
+func TestMixedLinkProtocolVersions(t *testing.T) {
+	c := cluster(t)
+	old := func(cfg *flypg.Config) { cfg.MaxProtocolVersion = 2 }
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, old)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, nil)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	db := lax.OpenDB()
+	defer db.Close()
+	_, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS mixv; CREATE TABLE mixv (id int)")
+	require.NoError(t, err)
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO mixv VALUES (1)")
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM mixv").Scan(&n))
+	assert.Equal(t, 1, n)
+}
