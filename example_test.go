@@ -3,6 +3,7 @@ package flypg_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log"
@@ -78,6 +79,39 @@ func ExampleNode_Open() {
 	}
 }
 
+// Node.Driver is a database/sql driver bound to the node, for wrappers that
+// take a driver rather than a connector (sqlmw, otelsql.WrapDriver).
+func ExampleNode_Driver() {
+	var node *flypg.Node // from flypg.Start
+	drv := node.Driver().(driver.DriverContext)
+	c, err := drv.OpenConnector(os.Getenv("DATABASE_URL")) // as node.Open does
+	if err != nil {
+		log.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+}
+
+// DefaultNode is the node sql.Open("flypg", …) uses: the first one started,
+// or the one its first connection started from the environment. An app that
+// never calls Start closes it on shutdown, to leave the cluster at once.
+func ExampleDefaultNode() {
+	db, err := sql.Open(flypg.DriverName, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.PingContext(context.Background()); err != nil { // starts the node if none was
+		log.Fatal(err)
+	}
+	// … serve until shutdown, then:
+	if node := flypg.DefaultNode(); node != nil {
+		if err := node.Close(); err != nil {
+			log.Print(err)
+		}
+	}
+}
+
 // ReplicaURL derives a region's local database from the primary's URL as
 // fly_postgres does.
 func ExampleReplicaURL() {
@@ -117,12 +151,26 @@ func ExampleNoAwait() {
 	}
 }
 
-// A read that must see every committed write runs on the primary.
+// A read that must see every committed write runs on the primary; so does a
+// read-only transaction begun under OnPrimary.
 func ExampleOnPrimary() {
 	var db *sql.DB // sql.Open("flypg", …) or node.OpenDB()
 	var balance int64
 	ctx := flypg.OnPrimary(context.Background())
 	if err := db.QueryRowContext(ctx, "SELECT balance FROM accounts WHERE id = $1", 42).Scan(&balance); err != nil {
+		log.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback()
+	var orders int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM orders WHERE account = $1", 42).Scan(&orders); err != nil {
+		log.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil { // nothing to wait for: it wrote nothing
 		log.Fatal(err)
 	}
 }
