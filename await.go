@@ -27,6 +27,10 @@ func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err err
 		octx := obs.AwaitStart(ctx, Await{Database: db.name, LSN: l, AfterLSN: afterLSN})
 		defer func() { obs.AwaitEnd(octx, err) }()
 	}
+	// The copy going down ends the wait at once. The signal is taken
+	// before the reachability check: a copy marked down between the two
+	// has closed this channel, rather than one made after it.
+	down := db.downSignal()
 	if !db.reachable() {
 		return ErrLocalUnavailable
 	}
@@ -36,9 +40,7 @@ func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err err
 	}
 	wctx, cancel := context.WithTimeout(ctx, db.n.cfg.AwaitTimeout)
 	defer cancel()
-	// The copy going down ends the wait at once (the goroutine ends with
-	// wctx, which the deferred cancel ends).
-	down := db.downSignal()
+	// (The goroutine ends with wctx, which the deferred cancel ends.)
 	go func() {
 		select {
 		case <-down:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,8 @@ func TestTransactionSlotWaitEndsAtTheDeadline(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, flypg.ErrUnknownOutcome), "%v", err)
 	assert.Contains(t, err.Error(), "slot")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 1, strings.Count(err.Error(), context.DeadlineExceeded.Error()), "the reason is said once: %v", err)
 	_ = tx.Rollback()
 }
 

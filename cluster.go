@@ -37,6 +37,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 		Label:               n.cfg.App,
 		Profile:             n.cfg.GossipProfile,
 		InsecurePlaintext:   n.cfg.InsecurePlaintext,
+		MaxProtocolVersion:  n.cfg.MaxProtocolVersion,
 		Logger:              n.cfg.Logger,
 	}, n.server)
 	if err != nil {

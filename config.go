@@ -56,9 +56,10 @@ type Config struct {
 	AdvertiseRPCAddr string
 	// AdvertiseGossipAddr is the membership address other nodes reach this
 	// one at, when the bound one is not it (NAT, or a bind to [::] on a host
-	// where no private address can be found). Default
+	// where the address found below is the wrong one). Default
 	// $FLYPG_ADVERTISE_GOSSIP_ADDR, else $FLY_PRIVATE_IP, else the address
-	// of fly-local-6pn, else the first private address of an interface.
+	// of fly-local-6pn, else the first global unicast address of an
+	// interface (of the bound address's family first).
 	AdvertiseGossipAddr string
 	// Join lists peers' gossip addresses. Default $FLYPG_JOIN (comma
 	// separated), else the DNS name <App>.internal (AAAA on Fly.io) when

@@ -45,8 +45,10 @@ func noAwait(ctx context.Context) bool {
 
 // OnPrimary returns a context under which reads run on the primary: one
 // round trip to the primary region, for the few reads that must see every
-// committed write (a balance before a payment). Where the local database
-// is the primary it changes nothing.
+// committed write (a balance before a payment). A read-only transaction
+// begun under it (db.BeginTx with ReadOnly) runs on the primary too, as a
+// remote transaction; its Commit waits for nothing. Where the local
+// database is the primary it changes nothing.
 func OnPrimary(ctx context.Context) context.Context {
 	return context.WithValue(ctx, onPrimaryKey{}, true)
 }

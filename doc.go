@@ -43,6 +43,8 @@
 // ErrUnknownOutcome: it may have committed, and flypg never resends it.
 //
 // The repository's docs/ directory has the rest: getting-started.md,
-// configuration.md, routing.md, consistency.md, troubleshooting.md,
-// deploy-fly.md, observability.md and ARCHITECTURE.md.
+// configuration.md, routing.md, consistency.md, guarantees.md,
+// migrations.md, orm.md, troubleshooting.md, deploy-fly.md,
+// observability.md, metrics.md, security.md, benchmarks.md and
+// ARCHITECTURE.md.
 package flypg

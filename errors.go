@@ -48,8 +48,11 @@ var (
 
 	// ErrTxGone reports that a remote transaction no longer exists on the
 	// serving node: it was rolled back because its link or primary
-	// connection was lost, it sat idle too long, or the node restarted.
-	// Nothing of it committed.
+	// connection was lost, it sat idle too long, the node restarted, the
+	// answer to a pipelined batch was lost (the serving node rolls it
+	// back), or its COMMIT was never sent (the caller's context ended
+	// first; the context error is wrapped too). Nothing of it committed.
+	// The serving node's reason, when it gave one, follows in the message.
 	ErrTxGone = errors.New("flypg: remote transaction rolled back on the serving node (link lost, idle timeout, or restart); nothing of it committed")
 
 	// ErrLocalUnavailable is the reason of an *AwaitError when the local
@@ -136,16 +139,26 @@ func (e *ProcError) Error() string {
 // state is found only after it ran on the primary (a function that took a
 // session advisory lock) has Committed set: the write is durable, but the
 // state did not survive the statement.
+//
+// ReadOnlyTx is set when the statement was refused inside a read-only
+// transaction, which runs on the local replica: a lock taken there excludes
+// nobody on the primary, and the replica has none of the primary's session
+// state.
 type SessionStateError struct {
 	Statement   string
 	What        string
 	Alternative string
 	Committed   bool
+	ReadOnlyTx  bool
 }
 
 func (e *SessionStateError) Error() string {
 	if e.Committed {
 		return fmt.Sprintf("flypg: the write committed, but the %s it took was released when it ended (statement %.60q): %s",
+			e.What, e.Statement, e.Alternative)
+	}
+	if e.ReadOnlyTx {
+		return fmt.Sprintf("flypg: %s cannot be used in a read-only transaction where the local database is a replica (statement %.60q): %s",
 			e.What, e.Statement, e.Alternative)
 	}
 	return fmt.Sprintf("flypg: %s cannot follow the caller in autocommit where the local database is a replica (statement %.60q): %s",

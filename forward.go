@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/transport"
@@ -161,6 +163,17 @@ func (r *reply) close() {
 	}
 }
 
+// primaryContextError wraps a context error the serving node reported, with its
+// message (which ends with that error's text already, and may open with
+// "flypg: ").
+func primaryContextError(msg string, err error) error {
+	msg = strings.TrimSuffix(strings.TrimPrefix(msg, "flypg: "), ": "+err.Error())
+	if msg == "" || msg == err.Error() {
+		return fmt.Errorf("flypg: on the primary: %w", err)
+	}
+	return fmt.Errorf("flypg: on the primary: %s: %w", msg, err)
+}
+
 // remoteError rebuilds an error raised on the serving node: a PostgreSQL
 // error as the wrapped driver's own type, returned bare (GORM type-asserts
 // it); a cancellation as the caller's context error; the transaction's
@@ -178,12 +191,28 @@ func (n *Node) remoteError(ctx context.Context, e *wire.Error) error {
 			return err
 		}
 		if e.Kind == wire.ErrCanceled {
-			return fmt.Errorf("flypg: on the primary: %s: %w", e.Message, context.Canceled)
+			return primaryContextError(e.Message, context.Canceled)
 		}
-		return fmt.Errorf("flypg: on the primary: %s: %w", e.Message, context.DeadlineExceeded)
+		return primaryContextError(e.Message, context.DeadlineExceeded)
 	case wire.ErrTxGone:
+		// The serving node's message may say more (the primary connection
+		// lost mid-transaction, and why); keep it after the sentinel.
+		if detail, ok := strings.CutPrefix(e.Message, wire.TxGoneMessage); ok && strings.HasPrefix(detail, ": ") {
+			return fmt.Errorf("%w%s", ErrTxGone, detail)
+		}
 		return ErrTxGone
 	case wire.ErrUnknown:
+		// A deadline that ended the statement on the serving node is the
+		// caller's own (sent with the request, so it ends there no earlier
+		// than here): the caller's context error is in the chain too — also
+		// when the deadline has passed but the context's timer has not
+		// fired yet (it runs on a goroutine of its own).
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrUnknownOutcome, e.Message, err)
+		}
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return fmt.Errorf("%w: %s: %w", ErrUnknownOutcome, e.Message, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("%w: %s", ErrUnknownOutcome, e.Message)
 	}
 	return fmt.Errorf("flypg: on the primary: %s", e.Message)

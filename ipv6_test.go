@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,21 @@ func TestMixedLinkProtocolVersions(t *testing.T) {
 	var n int
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM mixv").Scan(&n))
 	assert.Equal(t, 1, n)
+
+	// Both ends negotiated the old version: the cap reached the link.
+	linkVersion := func(from *flypg.Node, to string) int {
+		for _, m := range from.Stats().Members {
+			if m.Name == to {
+				return m.LinkVersion
+			}
+		}
+		return -1
+	}
+	assert.Equal(t, 2, linkVersion(lax, syd.Name()), "lax links to the capped node at version 2")
+	assert.Equal(t, 2, linkVersion(syd, lax.Name()), "the capped node links to lax at version 2")
+	// A third, uncapped node links to lax at the newest version.
+	ams := startNode(t, "ams", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, nil)
+	require.NoError(t, ams.WaitReady(ctx))
+	require.Eventually(t, func() bool { return linkVersion(ams, lax.Name()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 3, linkVersion(ams, lax.Name()))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/flypg/flypg"
 	"github.com/flypg/flypg/internal/pgcluster"
 	"github.com/flypg/flypg/lsn"
+	"github.com/flypg/flypg/router"
 )
 
 // A statement the local replica cannot describe (its table is not
@@ -353,4 +354,115 @@ func TestRegressionUnknownIdentityWritesToAnotherCluster(t *testing.T) {
 	defer pb.Close()
 	require.NoError(t, pb.QueryRowContext(ctx, "SELECT to_regclass('rv_wrongdb')::text").Scan(&reg))
 	assert.False(t, reg.Valid, "a write for cluster a's database ran on cluster b's primary")
+}
+
+// From the review of the code against the docs (end of this round): each
+// failed before its fix.
+
+// A read-only transaction sent to the primary (OnPrimary) whose first
+// statement writes is refused by PostgreSQL itself (25006, the
+// transaction is READ ONLY). The serving node took that for "no longer the
+// primary", declined, and asked for a role check: the caller tried every
+// node and got ErrNoPrimary instead of PostgreSQL's error.
+func TestRegressionReadOnlyPrimaryTxFirstWriteIsPostgresError(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS rv_rotx; CREATE TABLE rv_rotx (id int)")
+	ctx := testCtx(t)
+	tx, err := r.laxDB.BeginTx(flypg.OnPrimary(ctx), &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO rv_rotx VALUES (1)")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "%v", err)
+	assert.Equal(t, "25006", pgErr.Code)
+	assert.NotErrorIs(t, err, flypg.ErrNoPrimary)
+	_ = tx.Rollback()
+	// The primary is still the primary: the next write goes straight there.
+	_, err = r.laxDB.ExecContext(ctx, "INSERT INTO rv_rotx VALUES (2)")
+	require.NoError(t, err)
+}
+
+// A CALL that commits part of its work, leaves session state behind (here
+// a session advisory lock) and then fails: the serving node retires the
+// connection for its state — and dropped the commit position it had read,
+// so the caller did not await what the procedure committed.
+func TestRegressionFailedStatefulCallNotAwaited(t *testing.T) {
+	c := pgcluster.ForTest(t, pgcluster.Options{ReplicaSettings: map[string]string{"recovery_min_apply_delay": "'700ms'"}})
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, nil)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, nil)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, `CREATE TABLE rv_spart (id int PRIMARY KEY);
+		CREATE PROCEDURE rv_commit_hold_fail(i int) LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO rv_spart VALUES (i); COMMIT; PERFORM pg_advisory_lock(4799); RAISE EXCEPTION 'after commit'; END $$`))
+	require.NoError(t, c.Sync(ctx))
+	db := lax.OpenDB()
+	defer db.Close()
+
+	_, err := db.ExecContext(ctx, "CALL rv_commit_hold_fail($1)", 1)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "after commit", pgErr.Message)
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM rv_spart WHERE id = 1").Scan(&n))
+	assert.Equal(t, 1, n, "the row the CALL committed is visible locally when it returns")
+	require.Eventually(t, func() bool {
+		held, err := c.Primary.QueryString(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4799")
+		return err == nil && held == "0"
+	}, 10*time.Second, 10*time.Millisecond, "the lock went with the retired connection")
+}
+
+// In a read-only transaction on the local replica every session-bound
+// statement was refused as an "advisory lock", with the advisory-lock
+// alternative, and the error said "in autocommit".
+func TestRegressionReadOnlyTxRefusalNamesWhatItRefused(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP SEQUENCE IF EXISTS rv_seq; CREATE SEQUENCE rv_seq")
+	ctx := testCtx(t)
+	for _, tc := range []struct{ stmt, what string }{
+		{"SELECT currval('rv_seq')", router.BoundSequenceState.String()},
+		{"CREATE TEMP TABLE rv_tmp (id int)", router.BoundTempObject.String()},
+		{"SELECT pg_advisory_lock(4715)", router.BoundAdvisoryLock.String()},
+	} {
+		tx, err := r.laxDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, tc.stmt)
+		var se *flypg.SessionStateError
+		if assert.ErrorAs(t, err, &se, tc.stmt) {
+			assert.Equal(t, tc.what, se.What, tc.stmt)
+			assert.True(t, se.ReadOnlyTx, tc.stmt)
+			assert.NotContains(t, se.Error(), "autocommit", tc.stmt)
+			if tc.what != router.BoundAdvisoryLock.String() {
+				assert.NotContains(t, se.Error(), "advisory", tc.stmt)
+			}
+		}
+		require.NoError(t, tx.Rollback())
+	}
+}
+
+// A remote transaction whose primary connection is lost is ErrTxGone —
+// and the serving node's account of why reached the caller only as the
+// bare sentinel.
+func TestRegressionTxGoneKeepsItsReason(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS rv_gone; CREATE TABLE rv_gone (id int)")
+	ctx := testCtx(t)
+	tx, err := r.laxDB.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	_, err = tx.ExecContext(ctx, "INSERT INTO rv_gone VALUES (1)")
+	require.NoError(t, err)
+	var killed int
+	require.NoError(t, r.primary.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE state = 'idle in transaction' AND query = 'INSERT INTO rv_gone VALUES (1)'`).Scan(&killed))
+	require.Equal(t, 1, killed)
+	// The statement that meets the terminated session gets PostgreSQL's
+	// own error, as pgx would give it; the next learns the transaction is
+	// gone, and why.
+	_, err = tx.ExecContext(ctx, "INSERT INTO rv_gone VALUES (2)")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	assert.Equal(t, "57P01", pgErr.Code)
+	_, err = tx.ExecContext(ctx, "INSERT INTO rv_gone VALUES (3)")
+	require.ErrorIs(t, err, flypg.ErrTxGone)
+	assert.Contains(t, err.Error(), "lost mid-transaction")
 }

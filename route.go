@@ -191,9 +191,15 @@ func (c *conn) onStandbyTx() bool {
 func guardStandbyTx[T any](ctx context.Context, c *conn, query string, run func() (T, error)) (T, error) {
 	var zero T
 	r := c.node().analyze(c, query)
-	if r.Class == router.SessionBound || r.Class == router.Write && r.Bound == router.NotBound && mentionsAdvisoryLock(query) {
-		return zero, &SessionStateError{Statement: query, What: router.BoundAdvisoryLock.String(),
-			Alternative: "in a read-only transaction it would be held on the local replica, excluding nobody on the primary: take it in a read-write db.BeginTx"}
+	switch {
+	case r.Class == router.SessionBound && r.Bound != router.BoundAdvisoryLock:
+		// currval, a temporary object, LISTEN: the replica's session has
+		// none of the primary's state, and PostgreSQL refuses the rest.
+		return zero, &SessionStateError{Statement: query, What: r.Bound.String(), ReadOnlyTx: true,
+			Alternative: "use a read-write db.BeginTx, which runs on the primary: " + r.Bound.Alternative()}
+	case r.Class == router.SessionBound || r.Class == router.Write && r.Bound == router.NotBound && mentionsAdvisoryLock(query):
+		return zero, &SessionStateError{Statement: query, What: router.BoundAdvisoryLock.String(), ReadOnlyTx: true,
+			Alternative: "it would be held on the local replica, excluding nobody on the primary: take it in a read-write db.BeginTx"}
 	}
 	v, err := run()
 	if err != nil || r.Class == router.Read {

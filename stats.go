@@ -100,6 +100,10 @@ type MemberStats struct {
 	RTT time.Duration
 	// Primaries names the databases whose primary it has.
 	Primaries []string
+	// LinkVersion is the write link's protocol version between this node
+	// and it: the newest both speak (see Config.MaxProtocolVersion); 0
+	// if they share none, and this node cannot call it.
+	LinkVersion int
 }
 
 type counters struct {
@@ -154,7 +158,7 @@ func (n *Node) Stats() Stats {
 	}
 	if n.transport != nil {
 		for _, m := range n.transport.Members() {
-			ms := MemberStats{Name: m.Name, Region: m.Region, RTT: m.RTT, Self: m.Name == n.Name()}
+			ms := MemberStats{Name: m.Name, Region: m.Region, RTT: m.RTT, Self: m.Name == n.Name(), LinkVersion: m.LinkVersion}
 			for _, d := range m.Databases {
 				if d.Primary {
 					ms.Primaries = append(ms.Primaries, d.Name)

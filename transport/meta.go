@@ -66,6 +66,9 @@ type Member struct {
 	// left) while our link to it is still healthy: requests pinned to it
 	// by name still go there; selectors see it ranked last.
 	Alive bool
+	// LinkVersion is the link protocol version we speak with the member:
+	// the newest both speak, 0 if none (the member cannot be called).
+	LinkVersion int
 }
 
 // Serves reports whether the member serves the database, and whether its

@@ -224,6 +224,7 @@ func (t *Transport) Members() []Member {
 		if rtt := t.linkRTT(ms[i].Name); rtt > 0 {
 			ms[i].RTT = rtt
 		}
+		ms[i].LinkVersion = ms[i].commonVersion(t.cfg.MinProtocolVersion, t.cfg.MaxProtocolVersion)
 	}
 	return ms
 }

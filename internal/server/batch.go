@@ -62,9 +62,13 @@ func (s *Server) autocommit(ctx context.Context, t Target, st *wire.Statement, r
 		// error): judge the session as on success, and report the position
 		// so the caller can wait for whatever did commit.
 		end := &wire.End{}
-		if sess, jerr := judge(ctx, s.cfg.Backend, c, !read); jerr != nil || sess.stateful {
+		sess, jerr := judge(ctx, s.cfg.Backend, c, !read)
+		if jerr != nil || sess.stateful {
 			retire(c)
-		} else if mayCommitInside(st.Query) {
+		}
+		if jerr == nil && mayCommitInside(st.Query) {
+			// (Also when the session is retired for its state: what the
+			// procedure committed before failing is awaited all the same.)
 			end.LSN = uint64(sess.lsn)
 		}
 		return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}, End: end})

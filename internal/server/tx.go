@@ -34,7 +34,7 @@ type remoteTx struct {
 	done   chan struct{}
 }
 
-var errTxGone = errors.New("flypg: remote transaction rolled back on the primary-region node (link lost, idle timeout, or restart)")
+var errTxGone = errors.New(wire.TxGoneMessage)
 
 // txBatch runs a batch of a remote transaction: BEGIN (on the first), the
 // statements in order until one fails, and COMMIT or ROLLBACK (on the
@@ -70,9 +70,11 @@ func (s *Server) txBatch(ctx context.Context, req *transport.Request, t Target, 
 			}
 			continue
 		}
-		if b.Begin != nil && i == 0 && s.cfg.Backend.SQLState(err) == "25006" && !w.flushed {
+		if b.Begin != nil && !b.Begin.ReadOnly && i == 0 && s.cfg.Backend.SQLState(err) == "25006" && !w.flushed {
 			// BEGIN succeeded on what is now a standby, and the first
-			// statement was refused as a write: nothing of the transaction
+			// statement was refused as a write (in a read-write
+			// transaction: a read-only one refuses writes itself, and
+			// begin checked its copy's role): nothing of the transaction
 			// ran, so decline it whole and let the caller open it on the
 			// node that has the primary.
 			tx.target.NotPrimary()

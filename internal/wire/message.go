@@ -211,6 +211,10 @@ const (
 	ErrOther          = "other"
 )
 
+// TxGoneMessage opens the Message of every ErrTxGone error; what follows
+// it, after ": ", says why (the primary connection was lost, …).
+const TxGoneMessage = "flypg: remote transaction rolled back on the primary-region node (link lost, idle timeout, or restart)"
+
 // Error is an error raised on the serving node.
 type Error struct {
 	Kind    string            `msgpack:"k"`
