@@ -42,26 +42,6 @@ func TestHeapAgainstSortedSlice(t *testing.T) {
 	}
 }
 
-func TestHistogramQuantiles(t *testing.T) {
-	var h histogram
-	assert.Equal(t, []time.Duration{0, 0}, h.quantiles(0.5, 0.99))
-	for i := 1; i <= 1000; i++ {
-		h.record(time.Duration(i) * time.Microsecond)
-	}
-	q := h.quantiles(0.5, 0.99, 1)
-	for i, want := range []time.Duration{500 * time.Microsecond, 990 * time.Microsecond, time.Millisecond} {
-		assert.GreaterOrEqual(t, q[i], want, "a bucket's upper bound never understates")
-		assert.LessOrEqual(t, q[i], want*5/4, "and overstates by at most 25%%")
-	}
-	for _, d := range []time.Duration{0, 1, 2, 3, 4, 7, 8, 1023, time.Hour, 1<<63 - 1} {
-		i := bucketOf(d)
-		assert.GreaterOrEqual(t, bucketUpper(i), max(d, 1), "bucket of %v", d)
-		if prev := bucketOf(d - 1); d > 1 && prev != i {
-			assert.Less(t, bucketUpper(prev), d, "bucket of %v is the first that fits", d)
-		}
-	}
-}
-
 func TestRecordEnd(t *testing.T) {
 	const block, segment = 8192, 1 << 20
 	for _, tc := range []struct{ in, want LSN }{

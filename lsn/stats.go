@@ -1,9 +1,10 @@
 package lsn
 
 import (
-	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/flypg/flypg/internal/hist"
 )
 
 // Stats is a snapshot of a Tracker's counters since NewTracker.
@@ -82,63 +83,5 @@ type counters struct {
 	signalConnects               atomic.Uint64
 	signalFailures               atomic.Uint64
 	usingWaitFor                 atomic.Bool
-	wakeDelay                    histogram
-}
-
-// histogram counts durations in log-linear buckets: four per power of two
-// nanoseconds, which is enough to tell 100 µs from 130 µs without storing
-// samples or taking a lock.
-type histogram struct {
-	buckets [64 * subBuckets]atomic.Uint64
-}
-
-const subBuckets = 4
-
-func bucketOf(d time.Duration) int {
-	v := uint64(max(d, 1))
-	e := bits.Len64(v) - 1 // floor(log2 v)
-	if e < 2 {
-		return int(v) // 1..3 ns: exact
-	}
-	sub := (v >> (e - 2)) & (subBuckets - 1)
-	return e*subBuckets + int(sub)
-}
-
-// bucketUpper is the largest duration that falls into bucket i.
-func bucketUpper(i int) time.Duration {
-	e, sub := i/subBuckets, uint64(i%subBuckets)
-	if e < 2 {
-		return time.Duration(i)
-	}
-	return time.Duration((subBuckets+sub+1)<<(e-2) - 1)
-}
-
-func (h *histogram) record(d time.Duration) { h.buckets[bucketOf(d)].Add(1) }
-
-// quantiles returns the upper bounds of the buckets holding each quantile q
-// (0 < q ≤ 1), or zeros when nothing was recorded.
-func (h *histogram) quantiles(qs ...float64) []time.Duration {
-	var counts [len(h.buckets)]uint64
-	var total uint64
-	for i := range h.buckets {
-		counts[i] = h.buckets[i].Load()
-		total += counts[i]
-	}
-	out := make([]time.Duration, len(qs))
-	if total == 0 {
-		return out
-	}
-	for k, q := range qs {
-		rank := uint64(q*float64(total) + 0.5)
-		rank = min(max(rank, 1), total)
-		var seen uint64
-		for i, c := range counts {
-			seen += c
-			if seen >= rank {
-				out[k] = bucketUpper(i)
-				break
-			}
-		}
-	}
-	return out
+	wakeDelay                    hist.Histogram
 }

@@ -301,7 +301,7 @@ func (t *Tracker) Wait(ctx context.Context, target LSN) error {
 	select {
 	case <-w.done:
 		if !w.observed.IsZero() {
-			t.stats.wakeDelay.record(time.Since(w.observed))
+			t.stats.wakeDelay.Record(time.Since(w.observed))
 		}
 		return w.err
 	case <-ctx.Done():
@@ -523,7 +523,7 @@ func (t *Tracker) Stats() Stats {
 	t.mu.Lock()
 	n := len(t.waiters)
 	t.mu.Unlock()
-	q := t.stats.wakeDelay.quantiles(0.50, 0.99)
+	q := t.stats.wakeDelay.Quantiles(0.50, 0.99)
 	return Stats{
 		Waits:          t.stats.waits.Load(),
 		Immediate:      t.stats.immediate.Load(),
