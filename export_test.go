@@ -16,3 +16,9 @@ func MarkNotPrimary(n *Node) {
 	n.self.state.Store(&st)
 	n.publish()
 }
+
+// ServeProc runs the procedure registered as name on body as a serving node
+// would when a request for it arrives, with no database.
+func ServeProc(ctx context.Context, name string, body []byte) ([]byte, error) {
+	return lookupProc(name)(ctx, nil, body)
+}

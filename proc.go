@@ -42,7 +42,7 @@ func RegisterProc[Req, Resp any](name string, fn func(ctx context.Context, db *s
 	}
 	procs.m[name] = func(ctx context.Context, db *sql.DB, body []byte) ([]byte, error) {
 		var req Req
-		if err := msgpack.Unmarshal(body, &req); err != nil {
+		if err := wire.UnmarshalWithin(body, &req, wire.UserLimits); err != nil {
 			return nil, fmt.Errorf("flypg: procedure %s: decode request: %w", name, err)
 		}
 		resp, err := fn(ctx, db, req)
@@ -103,7 +103,7 @@ func call[Req, Resp any](ctx context.Context, n *Node, region string, primary bo
 		return zero, err
 	}
 	decode := func() error {
-		if err := msgpack.Unmarshal(res.Body, &resp); err != nil {
+		if err := wire.UnmarshalWithin(res.Body, &resp, wire.UserLimits); err != nil {
 			return fmt.Errorf("flypg: procedure %s: decode response: %w", name, err)
 		}
 		return nil

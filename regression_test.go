@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/flypg/flypg"
 	"github.com/flypg/flypg/internal/pgcluster"
+	"github.com/flypg/flypg/internal/wire"
 	"github.com/flypg/flypg/lsn"
 	"github.com/flypg/flypg/router"
 )
@@ -465,4 +467,27 @@ func TestRegressionTxGoneKeepsItsReason(t *testing.T) {
 	_, err = tx.ExecContext(ctx, "INSERT INTO rv_gone VALUES (3)")
 	require.ErrorIs(t, err, flypg.ErrTxGone)
 	assert.Contains(t, err.Error(), "lost mid-transaction")
+}
+
+// A procedure's request arrives from another node: a 10-byte body whose
+// array claims 2^28 elements made msgpack allocate 2 GiB (2^32-1 killed the
+// process) before the procedure ran. It is refused as malformed, before
+// allocating, and the procedure does not run.
+func TestRegressionProcRequestIsNoBomb(t *testing.T) {
+	type idsReq struct{ IDs []int64 }
+	ran := false
+	flypg.RegisterProc("test.review-r3-ids", func(ctx context.Context, db *sql.DB, req idsReq) (int, error) {
+		ran = true
+		return len(req.IDs), nil
+	})
+	body := []byte{0x81, 0xa3, 'I', 'D', 's', 0xdd, 0x10, 0x00, 0x00, 0x00}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := flypg.ServeProc(context.Background(), "test.review-r3-ids", body)
+	runtime.ReadMemStats(&after)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, wire.ErrMalformed)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "decoding allocated before checking the declared length")
+	assert.False(t, ran)
 }

@@ -120,17 +120,19 @@ type Config struct {
 	MaxInFlight int
 	// MaxInFlightBytes caps the request bytes a server holds at once, over
 	// all links: bodies being received in parts and bodies of running
-	// handlers. A request that does not fit is refused (ErrNotSent).
-	// Default 256 MiB.
+	// handlers. A request that does not fit is refused (ErrNotSent), and
+	// so is one that would take a calling node, over all its links, past
+	// half of it. Default 256 MiB.
 	MaxInFlightBytes int64
 	// MaxLinkBuffer caps the bytes queued for writing on one link; senders
 	// wait beyond it. Default 8 MiB, and at least 2 × MaxFrameSize.
 	MaxLinkBuffer int
 	// MaxPreAuth caps inbound connections that have not completed the
 	// handshake, and MaxPreAuthPerSource those from one IP address. When a
-	// cap is reached the oldest such connection is closed (from the source
-	// holding the most, for the global cap) rather than the new one
-	// refused. Defaults 128 and 16.
+	// cap is reached an existing connection is closed rather than the new
+	// one refused: the least advanced (nothing received, then TLS not
+	// done), from the network holding the most (an IPv6 /64 is one
+	// network) for the global cap, the oldest. Defaults 128 and 16.
 	MaxPreAuth, MaxPreAuthPerSource int
 
 	// DialTimeout bounds a TCP dial. Profile default.

@@ -278,7 +278,14 @@ func clientHandshake(rw io.Writer, fr *frameReader, hp *handshakeParams, idx int
 		return session{}, err
 	}
 	if _, err := readHandshakeFrame(fr, frameWelcome); err != nil {
-		return session{}, fmt.Errorf("%w: server %q refused our proof: %w", ErrAuth, s.peer, err)
+		if errors.Is(err, ErrAuth) {
+			return session{}, fmt.Errorf("server %q refused our proof: %w", s.peer, err)
+		}
+		// The server proved the secret we proved with, so it has no reason
+		// to refuse ours: a connection lost here was evicted (a pre-auth
+		// flood) or cut, which is worth a retry — not ErrAuth, which would
+		// make us try a previous secret.
+		return session{}, fmt.Errorf("transport: server %q closed the connection before accepting our proof: %w", s.peer, err)
 	}
 	return s, nil
 }

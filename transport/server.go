@@ -89,7 +89,6 @@ type ServerConn struct {
 	mu      sync.Mutex
 	reqs    map[uint64]*serverReq
 	partial map[uint64]*assembly
-	held    int64 // request bytes this link holds in the global budget
 }
 
 // assembly is a request whose body arrives in parts.
@@ -100,8 +99,8 @@ type assembly struct {
 	buf      []byte
 	n        int64 // declared total
 	got      int64
-	reserved int64 // bytes held in the global budget
-	discard  bool  // refused at its first frame: parts are counted and dropped
+	reserved int64     // bytes held in the global budget
+	deadline time.Time // when the whole body must be in, however it trickles
 	timer    *time.Timer
 }
 
@@ -159,16 +158,20 @@ func (t *Transport) acceptLoop() {
 // serveConn authenticates an inbound connection and then serves it.
 func (t *Transport) serveConn(conn net.Conn, e *preAuthConn) {
 	defer t.wg.Done()
-	sc, err := t.acceptHandshake(conn)
+	sc, err := t.acceptHandshake(conn, e)
 	t.preauth.done(e)
 	if err != nil {
 		// Unauthenticated peers are many and cheap: debug level, so a flood
-		// cannot flood the logs too. Failed authentication is worth a warning.
-		level := t.log.Debug
-		if errors.Is(err, ErrAuth) || errors.Is(err, ErrIncompatible) {
-			level = t.log.Warn
+		// cannot flood the logs too. Failed authentication (a node with
+		// another secret, or an old version) is worth a warning — at most
+		// one per authWarnInterval, saying how many it stands for, since
+		// anyone who can connect can fail it at will.
+		if (errors.Is(err, ErrAuth) || errors.Is(err, ErrIncompatible)) && t.authWarn.allow() {
+			t.log.Warn("transport: dropped an inbound connection that failed the handshake", "remote", conn.RemoteAddr(), "err", err,
+				"failed_since_last_warning", t.authWarn.take())
+		} else {
+			t.log.Debug("transport: dropped an inbound connection that failed the handshake", "remote", conn.RemoteAddr(), "err", err)
 		}
-		level("transport: dropped an inbound connection that failed the handshake", "remote", conn.RemoteAddr(), "err", err)
 		_ = conn.Close()
 		return
 	}
@@ -191,16 +194,18 @@ func (t *Transport) serveConn(conn net.Conn, e *preAuthConn) {
 	}
 }
 
-func (t *Transport) acceptHandshake(conn net.Conn) (*ServerConn, error) {
+func (t *Transport) acceptHandshake(conn net.Conn, e *preAuthConn) (*ServerConn, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
+	conn = &progressConn{Conn: conn, p: t.preauth, e: e}
 	var binding []byte
 	if !t.cfg.InsecurePlaintext {
 		tc := tls.Server(conn, t.tlsServer)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
+		t.preauth.advance(e, stageTLS)
 		var err error
 		if binding, err = tlsBinding(tc); err != nil {
 			return nil, err
@@ -290,8 +295,9 @@ func (c *ServerConn) reject(id uint64, kind, reason string) {
 // startRequest takes a request's first frame: it runs the request in its
 // own goroutine once the body is whole, or refuses it at once when the link
 // is at its in-flight limit, the body is too large for the global budget or
-// the node is draining. A refused request's remaining parts are read and
-// dropped.
+// the peer's share of it, or the node is draining. A refused request leaves
+// nothing behind: its remaining parts are dropped as they come, like those
+// of a cancelled one.
 func (c *ServerConn) startRequest(f frame) error {
 	total := f.N
 	if total < int64(len(f.Body)) {
@@ -311,29 +317,23 @@ func (c *ServerConn) startRequest(f frame) error {
 		return fmt.Errorf("%w: duplicate request id %d", errBadFrame, f.ID)
 	}
 	refuse := func(reason string) error {
-		if total > int64(len(f.Body)) {
-			c.partial[f.ID] = c.newAssembly(f, &assembly{n: total, got: int64(len(f.Body)), discard: true})
-		}
 		c.mu.Unlock()
 		c.reject(f.ID, "", reason)
 		return nil
 	}
-	switch {
-	case len(c.reqs)+c.livePartialsLocked() >= t.cfg.MaxInFlight:
+	if len(c.reqs)+len(c.partial) >= t.cfg.MaxInFlight {
 		return refuse(fmt.Sprintf("node %s: too many requests in flight (limit %d)", t.name, t.cfg.MaxInFlight))
-	case total > int64(t.cfg.MaxRequestSize):
+	}
+	if total > int64(t.cfg.MaxRequestSize) {
 		return refuse(fmt.Sprintf("node %s: request of %d bytes exceeds its limit of %d", t.name, total, t.cfg.MaxRequestSize))
-	case c.held > 0 && c.held+total > t.cfg.MaxInFlightBytes/2:
-		// One link may hold half the budget, so that one peer — however
-		// buggy — cannot starve the others.
-		return refuse(fmt.Sprintf("node %s: too many request bytes in flight from %s (limit %d)", t.name, c.peer, t.cfg.MaxInFlightBytes/2))
-	case !t.reserveBytes(total):
-		return refuse(fmt.Sprintf("node %s: too many request bytes in flight (limit %d)", t.name, t.cfg.MaxInFlightBytes))
-	case !t.serving.enter():
-		t.releaseBytes(total)
+	}
+	if why := t.reserveBytes(c.peer, total); why != "" {
+		return refuse(why)
+	}
+	if !t.serving.enter() {
+		t.releaseBytes(c.peer, total)
 		return refuse(fmt.Sprintf("node %s is shutting down", t.name))
 	}
-	c.held += total
 	if total == int64(len(f.Body)) {
 		c.runLocked(f.ID, f.Method, f.Timeout, time.Now(), f.Body, total)
 		c.mu.Unlock()
@@ -341,28 +341,22 @@ func (c *ServerConn) startRequest(f frame) error {
 	}
 	buf := make([]byte, len(f.Body), total)
 	copy(buf, f.Body)
-	c.partial[f.ID] = c.newAssembly(f, &assembly{method: f.Method, timeout: f.Timeout, arrived: time.Now(), buf: buf, n: total, got: int64(len(f.Body)), reserved: total})
+	now := time.Now()
+	a := &assembly{method: f.Method, timeout: f.Timeout, arrived: now, buf: buf, n: total, got: int64(len(f.Body)), reserved: total,
+		deadline: now.Add(max(t.cfg.IdleTimeout, time.Duration(total/minBodyRate)*time.Second))}
+	id := f.ID
+	a.timer = time.AfterFunc(t.cfg.IdleTimeout, func() { c.dropPartial(id, a) })
+	c.partial[id] = a
 	c.mu.Unlock()
 	return nil
 }
 
-// newAssembly arms a's stall timer: a body whose parts stop coming is
-// dropped after IdleTimeout, so a stalled peer cannot hold the budget.
-func (c *ServerConn) newAssembly(f frame, a *assembly) *assembly {
-	id := f.ID
-	a.timer = time.AfterFunc(c.t.cfg.IdleTimeout, func() { c.dropPartial(id, a) })
-	return a
-}
-
-func (c *ServerConn) livePartialsLocked() int {
-	n := 0
-	for _, a := range c.partial {
-		if !a.discard {
-			n++
-		}
-	}
-	return n
-}
+// minBodyRate is the slowest a request body may arrive on average, in
+// bytes per second: a body whose parts stop coming for IdleTimeout is
+// dropped, and so is one that trickles in slower than this (a part now and
+// then resets the stall timer), so neither holds the budget for long. A
+// 64 MiB body may take 4 minutes.
+const minBodyRate = 256 << 10
 
 // dropPartial forgets a body still arriving (cancelled or stalled).
 func (c *ServerConn) dropPartial(id uint64, a *assembly) {
@@ -374,19 +368,12 @@ func (c *ServerConn) dropPartial(id uint64, a *assembly) {
 	delete(c.partial, id)
 	c.mu.Unlock()
 	a.timer.Stop()
-	if !a.discard {
-		c.release(a.reserved)
-		c.t.serving.leave()
-	}
+	c.release(a.reserved)
+	c.t.serving.leave()
 }
 
-// release gives back request bytes this link held.
-func (c *ServerConn) release(n int64) {
-	c.mu.Lock()
-	c.held -= n
-	c.mu.Unlock()
-	c.t.releaseBytes(n)
-}
+// release gives back request bytes a request on this link held.
+func (c *ServerConn) release(n int64) { c.t.releaseBytes(c.peer, n) }
 
 // addPart adds a part to a body still arriving; the last one starts the
 // request.
@@ -402,19 +389,15 @@ func (c *ServerConn) addPart(f frame) error {
 		return fmt.Errorf("%w: request %d: parts exceed the declared %d bytes", errBadFrame, f.ID, a.n)
 	}
 	a.got += int64(len(f.Body))
-	if !a.discard {
-		a.buf = append(a.buf, f.Body...)
-	}
+	a.buf = append(a.buf, f.Body...)
 	if a.got < a.n {
-		a.timer.Reset(c.t.cfg.IdleTimeout)
+		a.timer.Reset(max(min(c.t.cfg.IdleTimeout, time.Until(a.deadline)), 0))
 		c.mu.Unlock()
 		return nil
 	}
 	delete(c.partial, f.ID)
 	a.timer.Stop()
-	if !a.discard {
-		c.runLocked(f.ID, a.method, a.timeout, a.arrived, a.buf, a.reserved)
-	}
+	c.runLocked(f.ID, a.method, a.timeout, a.arrived, a.buf, a.reserved)
 	c.mu.Unlock()
 	return nil
 }
@@ -462,10 +445,8 @@ func (c *ServerConn) shutdown() {
 	c.mu.Unlock()
 	for _, a := range partial {
 		a.timer.Stop()
-		if !a.discard {
-			c.release(a.reserved)
-			c.t.serving.leave()
-		}
+		c.release(a.reserved)
+		c.t.serving.leave()
 	}
 	close(c.done)
 }
@@ -490,20 +471,66 @@ func (t *Transport) invoke(ctx context.Context, req *Request) (resp []byte, err 
 	return t.handler.ServeRPC(ctx, req)
 }
 
-// reserveBytes takes n bytes from the global budget of request bytes in
-// flight; false if they do not fit.
-func (t *Transport) reserveBytes(n int64) bool {
+// reserveBytes takes n bytes of the request budget for peer, or says why
+// not. One peer — over all its links — may hold half the budget, so that
+// one buggy node cannot starve the others. (A node that holds the secret
+// can claim any name, so this does not stop a malicious one.)
+func (t *Transport) reserveBytes(peer string, n int64) (refused string) {
 	t.bytesMu.Lock()
 	defer t.bytesMu.Unlock()
+	if held := t.peerBytes[peer]; held > 0 && held+n > t.cfg.MaxInFlightBytes/2 {
+		return fmt.Sprintf("node %s: too many request bytes in flight from %s (limit %d)", t.name, peer, t.cfg.MaxInFlightBytes/2)
+	}
 	if t.bytesInFlight+n > t.cfg.MaxInFlightBytes && t.bytesInFlight > 0 {
-		return false
+		return fmt.Sprintf("node %s: too many request bytes in flight (limit %d)", t.name, t.cfg.MaxInFlightBytes)
 	}
 	t.bytesInFlight += n
+	if t.peerBytes == nil {
+		t.peerBytes = make(map[string]int64)
+	}
+	t.peerBytes[peer] += n
+	return ""
+}
+
+func (t *Transport) releaseBytes(peer string, n int64) {
+	t.bytesMu.Lock()
+	t.bytesInFlight -= n
+	if t.peerBytes[peer] -= n; t.peerBytes[peer] <= 0 {
+		delete(t.peerBytes, peer)
+	}
+	t.bytesMu.Unlock()
+}
+
+// authWarnInterval spaces the warnings about failed handshakes.
+const authWarnInterval = 10 * time.Second
+
+// warnLimiter lets one warning through per authWarnInterval and counts the
+// failures in between.
+type warnLimiter struct {
+	mu     sync.Mutex
+	next   time.Time
+	failed int
+}
+
+// allow counts a failure and reports whether it may be logged as a warning.
+func (w *warnLimiter) allow() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failed++
+	now := time.Now()
+	if now.Before(w.next) {
+		return false
+	}
+	w.next = now.Add(authWarnInterval)
 	return true
 }
 
-func (t *Transport) releaseBytes(n int64) {
-	t.bytesMu.Lock()
-	t.bytesInFlight -= n
-	t.bytesMu.Unlock()
+// take returns the failures counted since the last warning, including the
+// one being logged, and resets the count.
+func (w *warnLimiter) take() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.failed
+	w.failed = 0
+	return n
 }

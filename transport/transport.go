@@ -45,14 +45,16 @@ type Transport struct {
 	closing chan struct{} // closed when Close begins, before the drain
 	wg      sync.WaitGroup
 
-	preauth *preAuth // inbound connections in the handshake
-	serving gate     // inbound requests running
-	calling gate     // outbound calls in flight
-	connIDs atomic.Uint64
-	local   *ServerConn // the connection a node's calls to itself use
+	preauth  *preAuth    // inbound connections in the handshake
+	authWarn warnLimiter // failed handshakes, for rate-limited warnings
+	serving  gate        // inbound requests running
+	calling  gate        // outbound calls in flight
+	connIDs  atomic.Uint64
+	local    *ServerConn // the connection a node's calls to itself use
 
 	bytesMu       sync.Mutex
-	bytesInFlight int64 // request bytes held by the server side
+	bytesInFlight int64            // request bytes held by the server side
+	peerBytes     map[string]int64 // bytesInFlight by calling node
 
 	mlMu sync.RWMutex // meta updates (R) vs Close tearing memberlist down (W)
 
@@ -155,13 +157,9 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Transport, error) {
 	if t.mem, err = newMembership(t.name, meta, t.log, t.memberLeft, t.dropPeer, t.memberJoined); err != nil {
 		return fail(err)
 	}
-	var mt memberlist.Transport = nt
-	if h := cfg.hooks; h.dropGossip != nil || h.sawGossip != nil {
-		ht := newHookedTransport(nt, h)
-		undo[len(undo)-1] = func() { _ = ht.Shutdown() }
-		mt = ht
-	}
-	mlc, err := t.memberlistConfig(prof, mt, ip, port)
+	gt := newGossipTransport(nt, cfg.hooks)
+	undo[len(undo)-1] = func() { _ = gt.Shutdown() }
+	mlc, err := t.memberlistConfig(prof, gt, ip, port)
 	if err != nil {
 		return fail(err)
 	}

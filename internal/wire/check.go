@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	msgpack "github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -19,7 +20,14 @@ import (
 type Limits struct {
 	MaxDepth int
 	MaxElems int
+	// Ext admits msgpack extension types (a user's time.Time in a
+	// procedure's request or answer); flypg's own messages have none.
+	Ext bool
 }
+
+// UserLimits bound a procedure's request and answer: values of the user's
+// own types, of any length the bytes can hold, nested at most 64 deep.
+var UserLimits = Limits{MaxDepth: 64, MaxElems: math.MaxInt, Ext: true}
 
 // DefaultLimits fit every message flypg sends: a batch's parameters are at
 // most PostgreSQL's 65535 per statement, and a reply's rows come in parts
@@ -142,6 +150,18 @@ func (c *checker) value(depth int) error {
 			return err
 		}
 		return c.container(n, per, depth)
+	}
+	if c.lim.Ext {
+		switch code {
+		case msgpack.FixExt1, msgpack.FixExt2, msgpack.FixExt4, msgpack.FixExt8, msgpack.FixExt16:
+			return c.skip(1 + 1<<(code-msgpack.FixExt1)) // type, data
+		case msgpack.Ext8, msgpack.Ext16, msgpack.Ext32:
+			n, err := c.uint(1 << (code - msgpack.Ext8))
+			if err != nil {
+				return err
+			}
+			return c.skip(1 + n)
+		}
 	}
 	// Extension types (and the reserved code) are never sent by flypg.
 	return fmt.Errorf("%w: unexpected msgpack code 0x%02x", ErrMalformed, code)

@@ -19,8 +19,12 @@ func Marshal(v any) ([]byte, error) {
 // input whose declared lengths could make the decoder allocate more than a
 // small multiple of its size (see Limits) — with an error wrapping
 // ErrMalformed.
-func Unmarshal(b []byte, v any) error {
-	if err := Check(b, DefaultLimits); err != nil {
+func Unmarshal(b []byte, v any) error { return UnmarshalWithin(b, v, DefaultLimits) }
+
+// UnmarshalWithin is Unmarshal within lim (UserLimits for a procedure's
+// values).
+func UnmarshalWithin(b []byte, v any, lim Limits) error {
+	if err := Check(b, lim); err != nil {
 		return fmt.Errorf("flypg: decode %T: %w", v, err)
 	}
 	if err := msgpack.Unmarshal(b, v); err != nil {

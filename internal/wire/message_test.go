@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -183,4 +184,35 @@ func FuzzCheck(f *testing.F) {
 			_ = Unmarshal(b, newLike(m))
 		}
 	})
+}
+
+// A procedure's values are the user's own types: UserLimits admit what they
+// encode to (extension types for time.Time, any element count the bytes
+// hold) and still refuse lengths the bytes cannot hold before allocating.
+func TestUserValuesAreNoBomb(t *testing.T) {
+	type req struct {
+		IDs []int64
+		At  time.Time
+	}
+	in := req{IDs: []int64{1, 2, 1 << 40}, At: time.Date(2026, 12, 2, 6, 30, 0, 123, time.UTC)}
+	b, err := msgpack.Marshal(in)
+	require.NoError(t, err)
+	var out req
+	require.NoError(t, UnmarshalWithin(b, &out, UserLimits))
+	assert.Equal(t, in.IDs, out.IDs)
+	assert.True(t, in.At.Equal(out.At))
+	assert.ErrorIs(t, Unmarshal(b, &out), ErrMalformed, "flypg's own messages still refuse extension types")
+
+	for name, b := range map[string][]byte{
+		"IDs claim 2^28 elements": {0x81, 0xa3, 'I', 'D', 's', 0xdd, 0x10, 0x00, 0x00, 0x00},
+		"ext32 of 4 GiB":          {0x81, 0xa2, 'A', 't', 0xc9, 0xff, 0xff, 0xff, 0xff, 0xff},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out req
+			var err error
+			n := allocated(func() { err = UnmarshalWithin(b, &out, UserLimits) })
+			assert.ErrorIs(t, err, ErrMalformed)
+			assert.Less(t, n, uint64(1<<20), "refused before allocating (%d bytes)", n)
+		})
+	}
 }
