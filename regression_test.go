@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -490,4 +491,59 @@ func TestRegressionProcRequestIsNoBomb(t *testing.T) {
 	assert.ErrorIs(t, err, wire.ErrMalformed)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "decoding allocated before checking the declared length")
 	assert.False(t, ran)
+}
+
+// A remote transaction whose first statement fails to parse on the primary
+// is aborted, as with pgx: before, the statement failed in the describe,
+// before BEGIN was sent, so the transaction did not exist yet — the next
+// statement opened it and Commit committed a partial transaction.
+func TestRegressionFirstStatementFailureAbortsTransaction(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS rv_first; CREATE TABLE rv_first (id int, tag text)")
+	for _, tc := range []struct {
+		name, first string
+		pipeline    bool
+	}{
+		{"missing table", "INSERT INTO rv_no_such_table (x) VALUES ($1)", false},
+		{"bad constant", "SELECT $1::int + 'abc'::int", false},
+		{"missing table, pipelined", "INSERT INTO rv_no_such_table (x) VALUES ($1)", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			bctx := ctx
+			if tc.pipeline {
+				bctx = flypg.Pipeline(ctx)
+			}
+			// What pgx does on the primary, for comparison.
+			dtx, err := r.primary.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			_, directFirst := dtx.ExecContext(ctx, tc.first, 1)
+			_, directSecond := dtx.ExecContext(ctx, "INSERT INTO rv_first VALUES ($1, $2)", 1, tc.name+" direct")
+			directCommit := dtx.Commit()
+			var directPg, pgErr *pgconn.PgError
+			require.ErrorAs(t, directFirst, &directPg) // a *pgconn.PrepareError around it, with pgx
+			require.ErrorAs(t, directSecond, &pgErr)
+			require.Equal(t, "25P02", pgErr.Code)
+			require.ErrorIs(t, directCommit, pgx.ErrTxCommitRollback)
+
+			tx, err := r.laxDB.BeginTx(bctx, nil)
+			require.NoError(t, err)
+			_, first := tx.ExecContext(bctx, tc.first, 1)
+			var firstPg *pgconn.PgError
+			require.ErrorAs(t, first, &firstPg)
+			assert.Equal(t, directPg.Code, firstPg.Code)
+			_, second := tx.ExecContext(bctx, "INSERT INTO rv_first VALUES ($1, $2)", 1, tc.name)
+			commit := tx.Commit()
+			if !tc.pipeline {
+				require.ErrorAs(t, second, &pgErr, "the transaction is aborted")
+				assert.Equal(t, "25P02", pgErr.Code)
+				assert.ErrorIs(t, commit, pgx.ErrTxCommitRollback)
+			} else {
+				assert.Error(t, commit, "a pipelined transaction's Commit returns its first error")
+			}
+			var n int
+			require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_first WHERE tag = $1", tc.name).Scan(&n))
+			assert.Zero(t, n, "nothing of the aborted transaction committed")
+		})
+	}
 }

@@ -57,6 +57,16 @@ func (c *conn) describeRemote(ctx context.Context, query string, tx *remoteTx) (
 		return nil, err
 	}
 	if d.Err != nil {
+		if tx != nil && !tx.begun && d.Err.Kind == wire.ErrPostgres && tx.open(ctx) == nil {
+			// The transaction's first statement does not parse on the
+			// primary. With pgx that statement's Parse runs inside the
+			// transaction and aborts it: later statements fail (25P02),
+			// Commit rolls back. So open the transaction and describe the
+			// statement there, which aborts it the same way and returns
+			// PostgreSQL's own error.
+			rep.close()
+			return c.describeRemote(ctx, query, tx)
+		}
 		err := n.remoteError(ctx, d.Err)
 		if tx != nil {
 			tx.failedErr(err)

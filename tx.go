@@ -130,6 +130,28 @@ func (t *remoteTx) send(ctx context.Context, stmts []*wire.Statement, end wire.T
 	return rep, queued, nil
 }
 
+// open sends BEGIN alone (nothing is queued: a pipelined transaction's
+// describe flushes its queue first, which opens it).
+func (t *remoteTx) open(ctx context.Context) error {
+	rep, queued, err := t.send(ctx, nil, wire.TxKeep)
+	if err != nil {
+		return err
+	}
+	defer rep.close()
+	if _, err := t.settleQueued(ctx, rep, queued); err != nil {
+		return err
+	}
+	for {
+		var p wire.Part
+		if err := rep.next(ctx, t.conn.node(), &p); err != nil {
+			return err
+		}
+		if p.End != nil {
+			return t.ended(ctx, p.End, nil)
+		}
+	}
+}
+
 // settleQueued reads the StmtEnds of the statements that were queued ahead
 // of a batch. It returns the first error; the statements after it did not
 // run.
