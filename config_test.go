@@ -65,13 +65,32 @@ func TestReplicaURLErrorsHideThePassword(t *testing.T) {
 		"postgres://admin:hunter2-s3cret@db.internal:port/app",
 		"postgres://admin:hunter2-s3cret@[fdaa::3/app",
 		"host=db.internal port=x password=hunter2-s3cret",
+		// Characters that cut a URL inside the password, where the
+		// parser's own error quotes the part before them.
+		"postgres://admin:hunter2-s3cret#x@db.internal:5432/app",
+		"postgres://admin:hunter2-s3cret?x@db.internal:5432/app",
+		"postgres://admin:hunter2-s3cret/x@db.internal:5432/app",
+		"postgres://ad min:hunter2-s3cret@db.internal:5432/app",
+		"postgres://admin:hunter2-s3cret\x7f@db.internal:5432/app",
+		"postgres://admin:hunter2-s3cret\u00e9@db.internal:5432/app",
 	} {
 		_, err := ReplicaURL(u, "lax", "syd")
 		require.Error(t, err, u)
 		assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
+		assert.NotContains(t, err.Error(), "s3cret", u)
 		_, err = (&Driver{}).OpenConnector(u)
 		if err != nil {
-			assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
+			assert.NotContains(t, err.Error(), "s3cret", u)
+		}
+		if strings.Contains(u, "://") {
+			_, err = withDatabase(u, "other")
+			if err != nil {
+				assert.NotContains(t, err.Error(), "s3cret", u)
+			}
+			_, err = databaseName(u)
+			if err != nil {
+				assert.NotContains(t, err.Error(), "s3cret", u)
+			}
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -56,7 +55,7 @@ func (d *Driver) Open(url string) (driver.Conn, error) {
 // url. It does not connect or start anything.
 func (d *Driver) OpenConnector(url string) (driver.Connector, error) {
 	if _, err := pgconn.ParseConfig(url); err != nil {
-		return nil, fmt.Errorf("flypg: the database URL does not parse: %s", backend.Redact(err.Error(), url))
+		return nil, backend.ParseError("the database URL", url, err)
 	}
 	return &lazyConnector{drv: d, url: url}, nil
 }

@@ -62,7 +62,7 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 func replicaURL(primaryURL string, inPrimary bool, region string) (string, error) {
 	u, err := url.Parse(primaryURL)
 	if err != nil {
-		return "", fmt.Errorf("flypg: the database URL does not parse: %s", backend.Redact(err.Error(), primaryURL))
+		return "", backend.ParseError("the database URL", primaryURL, err)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return "", fmt.Errorf("flypg: the database URL has scheme %q; want postgres://", u.Scheme)
@@ -120,7 +120,7 @@ func nearestHost(host string, inPrimary bool, region string) (string, error) {
 func replicaKeyValue(dsn string, inPrimary bool, region string) (string, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
-		return "", fmt.Errorf("flypg: the database connection string does not parse: %s", backend.Redact(err.Error(), dsn))
+		return "", backend.ParseError("the database connection string", dsn, err)
 	}
 	var hosts string
 	for _, kv := range parseKeyValue(dsn) {
@@ -147,7 +147,7 @@ func replicaKeyValue(dsn string, inPrimary bool, region string) (string, error) 
 func databaseName(dsn string) (string, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
-		return "", fmt.Errorf("flypg: the database URL does not parse: %s", backend.Redact(err.Error(), dsn))
+		return "", backend.ParseError("the database URL", dsn, err)
 	}
 	return cfg.Database, nil
 }
@@ -157,7 +157,7 @@ func withDatabase(dsn, name string) (string, error) {
 	if strings.Contains(dsn, "://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			return "", fmt.Errorf("flypg: FLYPG_DSN does not parse: %s", backend.Redact(err.Error(), dsn))
+			return "", backend.ParseError("FLYPG_DSN", dsn, err)
 		}
 		u.Path = "/" + name
 		u.RawPath = ""

@@ -28,7 +28,7 @@ func (Pgx) Connector(dsn string) (driver.Connector, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors quote the connection string, password and all.
-		return nil, fmt.Errorf("flypg: parse the database URL: %s", Redact(err.Error(), dsn))
+		return nil, ParseError("the database URL", dsn, err)
 	}
 	return stdlib.GetConnector(*cfg), nil
 }

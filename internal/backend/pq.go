@@ -33,7 +33,7 @@ func (PQ) Connector(dsn string) (driver.Connector, error) {
 	c, err := pq.NewConnector(dsn)
 	if err != nil {
 		// lib/pq's parse errors can quote the connection string.
-		return nil, fmt.Errorf("flypg: parse the database URL: %s", Redact(err.Error(), dsn))
+		return nil, ParseError("the database URL", dsn, err)
 	}
 	return &pqConnector{inner: c}, nil
 }

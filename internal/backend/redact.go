@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -48,4 +49,28 @@ func password(dsn string) string {
 		return strings.Trim(m[2], "'")
 	}
 	return ""
+}
+
+// ParseError is the error for a connection string raw that did not parse
+// (err, from url.Parse or the driver's parser), saying what is wrong
+// without quoting its password. Parsers quote the URL, and a password
+// holding '#', '?' or '/' cuts it where no redaction can find the
+// password — so when the URL itself does not parse, the message comes from
+// parsing it with its user info replaced, or names the rule it breaks.
+func ParseError(what, raw string, err error) error {
+	i := strings.Index(raw, "://")
+	if _, uerr := url.Parse(raw); i < 0 || uerr == nil {
+		return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(err.Error(), raw))
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		return fmt.Errorf("flypg: %s contains a space, control or non-ASCII character: percent-encode it", what)
+	}
+	if at := strings.LastIndex(raw, "@"); at > i {
+		safe := raw[:i+3] + "user:xxxxx" + raw[at:]
+		if _, serr := url.Parse(safe); serr != nil {
+			return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(serr.Error(), safe))
+		}
+		return fmt.Errorf("flypg: %s does not parse: percent-encode special characters in its user name and password (# is %%23, / is %%2F, ? is %%3F, %% is %%25, @ is %%40)", what)
+	}
+	return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(err.Error(), raw))
 }
