@@ -248,3 +248,26 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedSeedIsRejoined: the lab's layout, and any FLYPG_JOIN list
+// naming one seed: b and c joined a, which has no join list. a is replaced
+// (a new process at the same address). b and c still have each other, so
+// they are not alone — and used to rejoin only when alone: the new a stayed
+// apart for good, and writes from b's and c's regions found no primary.
+// Join targets that are no live member are now contacted too.
+func TestReplacedSeedIsRejoined(t *testing.T) {
+	a := startNode(t, testConfig("a-1", "iad"), nil)
+	seed := a.GossipAddr()
+	b := startNode(t, joinTo(testConfig("b-1", "lhr"), a), nil)
+	c := startNode(t, joinTo(testConfig("c-1", "syd"), a), nil)
+	awaitMembers(t, []*Transport{a, b, c}, "a-1", "b-1", "c-1")
+
+	require.NoError(t, a.Close())
+	awaitMembers(t, []*Transport{b, c}, "b-1", "c-1")
+	cfg := testConfig("a-2", "iad")
+	cfg.GossipAddr = seed
+	a2 := startNode(t, cfg, nil)
+	awaitMembers(t, []*Transport{a2, b, c}, "a-2", "b-1", "c-1")
+	_, err := b.Call(ctxTimeout(t, waitFor), "a-2", "after the replacement", nil)
+	require.NoError(t, err)
+}

@@ -296,7 +296,7 @@ func (t *Transport) joinLoop() {
 	failures := 0
 	for {
 		wait := t.prof.rejoinCheck
-		if t.ml.NumMembers() <= 1 {
+		if alone := t.ml.NumMembers() <= 1; alone {
 			addrs := t.joinAddrs()
 			n := 0
 			var err error
@@ -311,6 +311,16 @@ func (t *Transport) joinLoop() {
 				wait = t.backoff(failures)
 				t.log.Debug("transport: join failed; retrying", "addrs", addrs, "err", err, "retry_in", wait)
 			}
+		} else if addrs := t.unjoinedAddrs(); len(addrs) > 0 {
+			// A join target that is no live member — a node replaced at
+			// the same address, a cluster split in two — would stay apart
+			// from us if it does not join us itself (it has no join list,
+			// or its own members are elsewhere): contact it.
+			if n, err := t.ml.Join(addrs); n > 0 {
+				t.log.Info("transport: joined a join target that was not a member", "via", addrs, "members", t.ml.NumMembers())
+			} else {
+				t.log.Debug("transport: join target unreachable", "addrs", addrs, "err", err)
+			}
 		}
 		select {
 		case <-t.ctx.Done():
@@ -318,6 +328,21 @@ func (t *Transport) joinLoop() {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// unjoinedAddrs is joinAddrs less the addresses of live members.
+func (t *Transport) unjoinedAddrs() []string {
+	live := make(map[string]bool)
+	for _, m := range t.ml.Members() {
+		live[net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))] = true
+	}
+	var out []string
+	for _, a := range t.joinAddrs() {
+		if !live[a] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // joinAddrs resolves the join targets, leaving out this node itself (a
