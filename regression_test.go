@@ -547,3 +547,36 @@ func TestRegressionFirstStatementFailureAbortsTransaction(t *testing.T) {
 		})
 	}
 }
+
+// More arguments than the extended protocol carries fail before anything
+// is sent, with pgx's own error: before, 65,536 came back as an unknown
+// outcome (the serving node's pgx refused them after the describe) and
+// 100,000 as a malformed-message RemoteError.
+func TestRegressionTooManyArgumentsAreNotSent(t *testing.T) {
+	r := startRegions(t, nil)
+	r.exec(t, "DROP TABLE IF EXISTS rv_args; CREATE TABLE rv_args (x int)")
+	ctx := testCtx(t)
+	for _, n := range []int{65536, 100000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			var q strings.Builder
+			q.WriteString("INSERT INTO rv_args VALUES ")
+			args := make([]any, n)
+			for i := range n {
+				if i > 0 {
+					q.WriteString(",")
+				}
+				fmt.Fprintf(&q, "($%d)", i+1)
+				args[i] = i
+			}
+			_, direct := r.primary.ExecContext(ctx, q.String(), args...)
+			require.Error(t, direct)
+			_, err := r.laxDB.ExecContext(ctx, q.String(), args...)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, flypg.ErrUnknownOutcome)
+			assert.Equal(t, direct.Error(), err.Error(), "pgx's own error")
+		})
+	}
+	var count int
+	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_args").Scan(&count))
+	assert.Zero(t, count)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,6 +91,10 @@ options:
 		if query, args, err = rewriter.RewriteQuery(ctx, pgxConn(local), query, args); err != nil {
 			return nil, fmt.Errorf("rewrite query failed: %w", err)
 		}
+	}
+	if len(args) > math.MaxUint16 {
+		// pgconn's own check, before anything is sent.
+		return nil, fmt.Errorf("extended protocol limited to %v parameters", math.MaxUint16)
 	}
 	st := &wire.Statement{Query: query, Rows: rows}
 	if !rows && len(args) == 0 || rows && query == "" {

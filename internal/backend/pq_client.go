@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -24,6 +25,10 @@ func (PQ) Prepare(_ context.Context, _ driver.Conn, query string, named []driver
 		// protocol: several statements may be in it.
 		st.Simple = true
 		return st, nil
+	}
+	if len(named) > math.MaxUint16 {
+		// lib/pq's own check, before anything is sent.
+		return nil, fmt.Errorf("pq: got %d parameters but PostgreSQL only supports 65535 parameters", len(named))
 	}
 	st.Values = make([]wire.Value, len(named))
 	for i, a := range named {
