@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flypg/flypg/internal/backend"
 	"github.com/flypg/flypg/transport"
 )
 
@@ -159,7 +160,7 @@ func ConfigFromEnv() (Config, error) {
 	if _, lerr := cfg.localDSN(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}
-	return cfg, err
+	return cfg, errors.Join(err, cfg.validate())
 }
 
 // complete is withDefaults, also parsing the variables that can be
@@ -318,21 +319,32 @@ func (c Config) role() role {
 	}
 }
 
-// validate checks what Start needs, outside dev mode.
+// validate checks the settings Start needs — the driver and, outside dev
+// mode, the secrets and the gossip profile — and returns every problem at
+// once.
 func (c Config) validate() error {
+	var errs []error
+	if _, err := backend.ForName(c.Driver); err != nil {
+		errs = append(errs, err)
+	}
 	if c.role() == roleDev {
-		return nil
+		return errors.Join(errs...)
+	}
+	switch c.GossipProfile {
+	case transport.ProfileWAN, transport.ProfileLAN, transport.ProfileLocal:
+	default:
+		errs = append(errs, fmt.Errorf("flypg: unknown GossipProfile %q (FLYPG_GOSSIP_PROFILE): want %q, %q or %q",
+			c.GossipProfile, transport.ProfileWAN, transport.ProfileLAN, transport.ProfileLocal))
 	}
 	if len(c.Secret) == 0 {
-		return errors.New("flypg: a cluster secret is required outside dev mode: set FLYPG_SECRET (or Config.Secret) to the same value on every node; make one with `openssl rand -base64 32` or `go run github.com/flypg/flypg/cmd/flypg-lab secret`")
-	}
-	if err := transport.ValidateSecret(c.Secret); err != nil {
-		return fmt.Errorf("flypg: FLYPG_SECRET: %w", err)
+		errs = append(errs, errors.New("flypg: a cluster secret is required outside dev mode: set FLYPG_SECRET (or Config.Secret) to the same value on every node; make one with `openssl rand -base64 32` or `go run github.com/flypg/flypg/cmd/flypg-lab secret`"))
+	} else if err := transport.ValidateSecret(c.Secret); err != nil {
+		errs = append(errs, fmt.Errorf("flypg: FLYPG_SECRET: %w", err))
 	}
 	for i, s := range c.PreviousSecrets {
 		if err := transport.ValidateSecret(s); err != nil {
-			return fmt.Errorf("flypg: FLYPG_SECRET_PREVIOUS (secret %d): %w", i+1, err)
+			errs = append(errs, fmt.Errorf("flypg: FLYPG_SECRET_PREVIOUS (secret %d): %w", i+1, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -174,6 +174,9 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("FLY_APP_NAME", "myapp")
 	t.Setenv("FLYPG_AWAIT_TIMEOUT", "750ms")
 	t.Setenv("FLYPG_AWAIT_TIMEOUT_POLICY", "succeed")
+	_, err = ConfigFromEnv()
+	assert.ErrorContains(t, err, "a cluster secret is required", "what Start would refuse, ConfigFromEnv reports")
+	t.Setenv("FLYPG_SECRET", envSecret)
 	cfg, err = ConfigFromEnv()
 	require.NoError(t, err)
 	assert.Equal(t, roleReplica, cfg.role())
@@ -191,10 +194,27 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("FLY_REGION", "syd")
 	t.Setenv("FLYPG_SECRET_PREVIOUS", "a, b")
 	cfg, err = ConfigFromEnv()
-	require.NoError(t, err)
+	assert.ErrorContains(t, err, "FLYPG_SECRET_PREVIOUS (secret 2)", "weak previous secrets are reported, all of them")
+	assert.ErrorContains(t, err, "FLYPG_SECRET_PREVIOUS (secret 1)")
 	assert.Equal(t, rolePrimary, cfg.role())
 	assert.Equal(t, []string{"10.0.0.1:7946", "10.0.0.2:7946"}, cfg.Join)
 	assert.Equal(t, [][]byte{[]byte("a"), []byte("b")}, cfg.PreviousSecrets)
+	t.Setenv("FLYPG_SECRET_PREVIOUS", "")
+
+	// Every problem at once, each of which Start refuses.
+	t.Setenv("FLYPG_SECRET", "short")
+	t.Setenv("FLYPG_DRIVER", "x")
+	t.Setenv("FLYPG_GOSSIP_PROFILE", "x")
+	_, err = ConfigFromEnv()
+	assert.ErrorContains(t, err, "FLYPG_SECRET")
+	assert.ErrorContains(t, err, `unknown Driver "x"`)
+	assert.ErrorContains(t, err, `unknown GossipProfile "x"`)
+	_, serr := Start(t.Context(), Config{})
+	require.Error(t, serr)
+	assert.Equal(t, err.Error(), serr.Error(), "Start fails on the same problems")
+	t.Setenv("FLYPG_SECRET", envSecret)
+	t.Setenv("FLYPG_DRIVER", "")
+	t.Setenv("FLYPG_GOSSIP_PROFILE", "")
 
 	t.Setenv("FLYPG_DSN", "postgres://u@10.1.2.3:5433/app")
 	t.Setenv("FLY_REGION", "lax")
@@ -222,6 +242,9 @@ func TestConfigFromEnv(t *testing.T) {
 	_, err = ConfigFromEnv()
 	assert.ErrorContains(t, err, "FLYPG_AWAIT_TIMEOUT_POLICY")
 }
+
+// envSecret is a secret that passes ValidateSecret.
+const envSecret = "+/RgVTwrGEZJpSMv3BVvHiq2EhDkCuhUiVIvJi9Ec4Q="
 
 func TestSecretRequiredOutsideDevMode(t *testing.T) {
 	clearEnv(t)
