@@ -175,6 +175,11 @@ func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if query == "" && len(args) > 0 {
+		// pgx panics here (its statement cache refuses empty SQL); say
+		// what it says for a blank query with arguments.
+		return nil, errEmptyWithArgs
+	}
 	if c.remoteTx != nil {
 		return c.remoteTx.exec(ctx, query, args)
 	}
@@ -297,3 +302,7 @@ func (c *conn) IsValid() bool {
 	}
 	return c.validator.IsValid()
 }
+
+// errEmptyWithArgs is pgconn's error for a statement given more arguments
+// than it has parameters.
+var errEmptyWithArgs = errors.New("mismatched param and argument count")

@@ -580,3 +580,23 @@ func TestRegressionTooManyArgumentsAreNotSent(t *testing.T) {
 	require.NoError(t, r.primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_args").Scan(&count))
 	assert.Zero(t, count)
 }
+
+// An empty statement with arguments is an error in either region (dev
+// mode runs the same conn code): pgx's statement cache panics on it, and
+// flypg passed the panic through.
+func TestRegressionEmptyStatementWithArgumentsIsAnError(t *testing.T) {
+	r := startRegions(t, nil)
+	ctx := testCtx(t)
+	_, want := r.primary.ExecContext(ctx, "  ", 1) // what pgx says for a blank one
+	require.Error(t, want)
+	for name, db := range map[string]*sql.DB{"lax": r.laxDB, "syd": r.sydDB} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { _, err = db.ExecContext(ctx, "", 1) })
+			require.Error(t, err)
+			assert.Equal(t, want.Error(), err.Error())
+			_, err = db.ExecContext(ctx, "")
+			assert.NoError(t, err, "without arguments an empty statement is fine, as with pgx")
+		})
+	}
+}
