@@ -114,7 +114,12 @@ func (r *pgxRows) ColumnTypeDatabaseTypeName(i int) string {
 	return strconv.FormatInt(int64(r.fields[i].DataTypeOID), 10)
 }
 
-const varHeaderSize = 4
+// varHeaderSize and noTypeModifier are as in pgx's stdlib, whose
+// ColumnType answers these follow (pgx v5.13).
+const (
+	varHeaderSize  = 4
+	noTypeModifier = -1
+)
 
 func (r *pgxRows) ColumnTypeLength(i int) (int64, bool) {
 	f := r.fields[i]
@@ -122,8 +127,14 @@ func (r *pgxRows) ColumnTypeLength(i int) (int64, bool) {
 	case pgtype.TextOID, pgtype.ByteaOID:
 		return math.MaxInt64, true
 	case pgtype.VarcharOID, pgtype.BPCharOID:
+		if f.TypeModifier == noTypeModifier { // unconstrained: not limited
+			return math.MaxInt64, true
+		}
 		return int64(f.TypeModifier - varHeaderSize), true
 	case pgtype.VarbitOID:
+		if f.TypeModifier == noTypeModifier {
+			return math.MaxInt64, true
+		}
 		return int64(f.TypeModifier), true
 	}
 	return 0, false
@@ -131,11 +142,29 @@ func (r *pgxRows) ColumnTypeLength(i int) (int64, bool) {
 
 func (r *pgxRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	f := r.fields[i]
-	if f.DataTypeOID != pgtype.NumericOID {
-		return 0, 0, false
+	switch f.DataTypeOID {
+	case pgtype.NumericOID:
+		if f.TypeModifier == noTypeModifier { // any precision and scale
+			return 0, 0, false
+		}
+		mod := f.TypeModifier - varHeaderSize
+		return int64((mod >> 16) & 0xffff), int64(mod & 0xffff), true
+	case pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID, pgtype.TimetzOID:
+		// The modifier is the fractional seconds precision, reported as
+		// the scale; microseconds when none was declared.
+		if f.TypeModifier == noTypeModifier {
+			return 0, 6, true
+		}
+		return 0, int64(f.TypeModifier), true
+	case pgtype.IntervalOID:
+		// The low 16 bits are the fractional seconds precision, all set
+		// when only a field range was declared.
+		if f.TypeModifier == noTypeModifier || f.TypeModifier&0xffff == 0xffff {
+			return 0, 6, true
+		}
+		return 0, int64(f.TypeModifier & 0xffff), true
 	}
-	mod := f.TypeModifier - varHeaderSize
-	return int64((mod >> 16) & 0xffff), int64(mod & 0xffff), true
+	return 0, 0, false
 }
 
 // ColumnTypeNullable: pgx's stdlib does not answer it, so database/sql

@@ -45,6 +45,8 @@ func Cases() []Case {
 		{"timestamptz", "'2024-02-29 13:14:15.123456+02'::timestamptz AS a, 'infinity'::timestamptz AS b, '-infinity'::timestamptz AS c", nil},
 		{"time", "'13:14:15.5'::time AS a, '13:14:15+02'::timetz AS b", nil},
 		{"interval", "'1 year 2 mons 3 days 04:05:06.7'::interval AS a, '-1 day'::interval AS b", nil},
+		{"type modifiers", "'2024-02-29 13:14:15.123456'::timestamp(3) AS a, now()::timestamptz(0) AS b, '13:14:15.5'::time(2) AS c, '13:14:15+02'::timetz(4) AS d, " +
+			"'1 day 00:00:01.5'::interval day to second(2) AS e, '3 days'::interval day AS f, 'x'::varchar AS g, B'101'::varbit AS h, B'101'::varbit(5) AS i, 1.5::numeric AS j", nil},
 		{"arrays", "ARRAY[1,2,NULL]::int4[] AS a, ARRAY['x', NULL, 'z']::text[] AS b, '{}'::int8[] AS c, ARRAY[[1,2],[3,4]] AS d, ARRAY[true]::bool[] AS e", nil},
 		{"nulls", "NULL::int4 AS a, NULL::text AS b, NULL::bytea AS c, NULL::timestamptz AS d, NULL::numeric AS e, NULL::jsonb AS f, NULL AS g", nil},
 		{"network", "'192.168.0.1/24'::inet AS a, '10.0.0.0/8'::cidr AS b, '08:00:2b:01:02:03'::macaddr AS c", nil},
