@@ -226,3 +226,21 @@ func TestPassthroughRawConn(t *testing.T) {
 		return nil
 	}))
 }
+
+// In dev mode Track changes nothing: no position query after a write, no
+// LSN (there is no other region to carry it to).
+func TestPassthroughTrackRecordsNothing(t *testing.T) {
+	ctx := testCtx(t)
+	_, got := pair(t, cluster(t).Primary.DSN())
+	_, err := got.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS pt_track (x int)")
+	require.NoError(t, err)
+	tctx, tr := flypg.Track(ctx)
+	_, err = got.ExecContext(tctx, "INSERT INTO pt_track VALUES (1)")
+	require.NoError(t, err)
+	tx, err := got.BeginTx(tctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(tctx, "INSERT INTO pt_track VALUES (2)")
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	assert.Zero(t, tr.LSN())
+}
