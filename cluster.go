@@ -160,7 +160,8 @@ func (n *Node) publish() {
 // if it had it); if none does — the cluster is starting, or between a
 // failover and the next check — the members of the primary region, which
 // decline if their copy is not the primary after all.
-func (n *Node) primaryNodes(id wire.DB) transport.Selector {
+func (n *Node) primaryNodes(db *database) transport.Selector {
+	id := db.id()
 	return func(ms []transport.Member) ([]transport.Member, string) {
 		var out []transport.Member
 		self := n.Name()
@@ -186,7 +187,11 @@ func (n *Node) primaryNodes(id wire.DB) transport.Selector {
 				out = append(out, m)
 			}
 		}
-		return out, fmt.Sprintf("no node advertises the primary of database %s; nodes of primary region %q", id.Name, n.cfg.PrimaryRegion)
+		// A primary-region node whose own database refuses it (a wrong
+		// password, a server down) is often why: say so here, not only in
+		// the logs.
+		return out, fmt.Sprintf("no node advertises the primary of database %s (this node's copy: %s); nodes of primary region %q",
+			id.Name, db.describeRole(), n.cfg.PrimaryRegion)
 	}
 }
 
@@ -242,7 +247,7 @@ func (n *Node) pingPrimary(ctx context.Context, db *database) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
-	if _, _, err := n.transport.CallSelect(ctx, n.primaryNodes(db.id()), transport.ErrNoPrimary, wire.MethodPing, body); err != nil {
+	if _, _, err := n.transport.CallSelect(ctx, n.primaryNodes(db), transport.ErrNoPrimary, wire.MethodPing, body); err != nil {
 		return fmt.Errorf("%w (and %w)", ErrLocalUnavailable, n.linkError(ctx, err))
 	}
 	return nil
@@ -270,7 +275,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, _, err = n.transport.CallSelect(wctx, n.primaryNodes(n.self.id()), transport.ErrNoPrimary, wire.MethodPing, body)
+		_, _, err = n.transport.CallSelect(wctx, n.primaryNodes(n.self), transport.ErrNoPrimary, wire.MethodPing, body)
 		cancel()
 		if err == nil {
 			return nil

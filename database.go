@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +173,7 @@ func (db *database) describeRole() string {
 	case !st.checked && st.err == nil:
 		return "not checked yet"
 	case !st.reachable:
-		return fmt.Sprintf("unreachable: %v", st.err)
+		return "unreachable: " + redactErr(st.err, db.dsn)
 	case st.primary:
 		return "primary"
 	}

@@ -52,7 +52,7 @@ func (sr *streamReader) Read(p []byte) (int, error) {
 // when it was not sent anywhere, ErrUnknownOutcome when it was sent but
 // the answer is lost.
 func (n *Node) send(ctx context.Context, db *database, node, method string, body any) (*reply, error) {
-	return n.open(ctx, node, n.primaryNodes(db.id()), transport.ErrNoPrimary, method, body)
+	return n.open(ctx, node, n.primaryNodes(db), transport.ErrNoPrimary, method, body)
 }
 
 // sendRegion sends a request to a node of region.

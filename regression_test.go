@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -599,4 +600,22 @@ func TestRegressionEmptyStatementWithArgumentsIsAnError(t *testing.T) {
 			assert.NoError(t, err, "without arguments an empty statement is fine, as with pgx")
 		})
 	}
+}
+
+// A primary-region node whose own database refuses it (here a role that
+// does not exist; a wrong password alike) answers writes with ErrNoPrimary:
+// the error says why, not only the logs.
+func TestRegressionNoPrimarySaysWhyTheOwnCopyIsDown(t *testing.T) {
+	c := cluster(t)
+	u, err := url.Parse(c.Primary.DSN())
+	require.NoError(t, err)
+	u.User = url.UserPassword("flypg_no_such_role", "hunter2-s3cret")
+	syd := startNode(t, "syd", u.String(), nil, func(cfg *flypg.Config) { cfg.RPCTimeout = 500 * time.Millisecond })
+	db := syd.OpenDB()
+	defer db.Close()
+	_, err = db.ExecContext(context.Background(), "CREATE TABLE rv_never (id int)")
+	require.ErrorIs(t, err, flypg.ErrNoPrimary)
+	assert.Contains(t, err.Error(), "this node's copy: unreachable")
+	assert.Contains(t, err.Error(), "flypg_no_such_role", "PostgreSQL's reason")
+	assert.NotContains(t, err.Error(), "hunter2-s3cret")
 }
