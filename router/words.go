@@ -44,6 +44,7 @@ substring trim overlay coalesce nullif greatest least treat xmlelement
 xmlforest xmlconcat xmlparse xmlpi xmlroot xmlserialize xmlexists xmltable
 xmlattributes xmlnamespaces json_table json_object json_array json_exists
 json_query json_value json_scalar json_serialize json conflict nothing
+year month day hour minute second
 `
 
 // pureList is a compact allowlist of common builtins that have no side

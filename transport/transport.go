@@ -332,9 +332,11 @@ func (t *Transport) joinLoop() {
 
 // unjoinedAddrs is joinAddrs less the addresses of live members.
 func (t *Transport) unjoinedAddrs() []string {
+	// Our own copy of the membership: memberlist's Members() hands out
+	// pointers to nodes it goes on updating.
 	live := make(map[string]bool)
-	for _, m := range t.ml.Members() {
-		live[net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))] = true
+	for _, m := range t.Members() {
+		live[m.Addr] = true
 	}
 	var out []string
 	for _, a := range t.joinAddrs() {

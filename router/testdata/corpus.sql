@@ -143,6 +143,9 @@ SELECT ARRAY(SELECT id FROM users), ROW(1, 2)
 SELECT interval '1 day' + now()
 ----
 -- label: read
+SELECT '1 day 00:00:01.5'::interval day to second(2), interval '3' second(1), '2024-02-29'::timestamp(3)
+----
+-- label: read
 SELECT ctid, xmin FROM users
 ----
 
