@@ -83,8 +83,11 @@
 // Before the handshake completes a peer may send only small frames, within
 // Config.HandshakeTimeout; at most Config.MaxPreAuth connections
 // (Config.MaxPreAuthPerSource per IP) may be handshaking at once, and when a
-// cap is reached the oldest such connection is closed, so a flood pushes
-// out its own connections rather than lock legitimate nodes out.
+// cap is reached an existing one is closed — the least advanced (nothing
+// received, then TLS not done), from the network holding the most, the
+// oldest — so a flood pushes out its own connections rather than lock
+// legitimate nodes out. The gossip port's streams, which memberlist reads
+// whole before it can check their key, get the same limits (1 MiB each).
 //
 // # Versions
 //
