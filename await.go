@@ -75,7 +75,7 @@ type result struct {
 // AwaitTimeoutSucceed, a success that is counted and logged.
 func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result) error {
 	n := db.n
-	if t := tracked(ctx); t != nil {
+	if t := tracked(ctx); t != nil && !db.otherCluster() {
 		t.record(l)
 	}
 	if l == 0 || noAwait(ctx) {

@@ -95,6 +95,16 @@ func (db *database) id() wire.DB { return *db.ident.Load() }
 // ID implements server.Target.
 func (db *database) ID() wire.DB { return db.id() }
 
+// otherCluster reports that db is known to live in another PostgreSQL
+// cluster than the node's own database: its WAL positions are not
+// comparable with those Track records and tokens carry (which belong to
+// the node's own database's cluster — every database of one cluster shares
+// its WAL). Not known yet counts as the same.
+func (db *database) otherCluster() bool {
+	mine, self := db.id().SysID, db.n.self.id().SysID
+	return db != db.n.self && mine != 0 && self != 0 && mine != self
+}
+
 // matches reports whether a request's database is this one: the same name
 // and system identifier — or, from a caller that has not reached its local
 // copy yet, the same name and primary URL. A name alone is never enough:

@@ -94,8 +94,8 @@ func dispatch[T any](ctx context.Context, c *conn, query string, local func() (T
 // must go to the primary to be current.
 func (c *conn) awaitAfter(ctx context.Context) bool {
 	a := afterLSN(ctx)
-	if a == nil {
-		return true
+	if a == nil || c.db.otherCluster() {
+		return true // the LSN is a position in another cluster's WAL
 	}
 	switch a.state.Load() {
 	case 1:

@@ -20,7 +20,7 @@ import (
 // reads.
 func (c *conn) tracking(ctx context.Context, query string) *Tracked {
 	t := tracked(ctx)
-	if t == nil || c.localTx || c.inner == nil || c.node().role == roleDev || c.node().analyze(c, query).Class == router.Read {
+	if t == nil || c.localTx || c.inner == nil || c.node().role == roleDev || c.db.otherCluster() || c.node().analyze(c, query).Class == router.Read {
 		return nil
 	}
 	return t
@@ -103,7 +103,7 @@ func (r *trackedRows) ColumnTypeScanType(i int) reflect.Type {
 
 // trackCommit records the position after a local transaction committed.
 func (c *conn) trackCommit(ctx context.Context) {
-	if t := tracked(ctx); t != nil && c.inner != nil && c.node().role != roleDev && ctx.Err() == nil {
+	if t := tracked(ctx); t != nil && c.inner != nil && c.node().role != roleDev && !c.db.otherCluster() && ctx.Err() == nil {
 		if l, ok := c.localLSN(ctx); ok {
 			t.record(l)
 		}
