@@ -49,6 +49,11 @@ func TestObviouslyNonRandomSecretsRefused(t *testing.T) {
 		{"base64 of a passphrase", base64.StdEncoding.EncodeToString([]byte("correct horse battery staple, purple monkey dishwasher"))},
 		// A keyboard walk (columns of a QWERTY keyboard).
 		{"keyboard walk", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/"},
+		// Passphrases, separated or run together.
+		{"passphrase, commas", "correct horse battery staple, purple monkey dishwasher"},
+		{"passphrase, run together", "correcthorsebatterystaplepurplemonkeydishwasher"},
+		{"passphrase, CamelCase", "ThisIsMyVerySecretPasswordForTheClusterOk"},
+		{"passphrase with a year", "my super secret production password for flypg 2026"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.ErrorIs(t, ValidateSecret([]byte(tc.secret)), ErrWeakSecret, "an obviously non-random secret is accepted")

@@ -75,6 +75,18 @@ func TestValidateSecretAcceptsGenerated(t *testing.T) {
 		require.NoError(t, ValidateSecret([]byte(base64.StdEncoding.EncodeToString(b))))
 		require.NoError(t, ValidateSecret([]byte(hex.EncodeToString(b))))
 	}
+	// Long secrets too (`openssl rand -hex 512`): a step between two bytes
+	// takes at most 256 values, so judging all of a long secret's steps
+	// refused every random one past ~400 bytes.
+	for _, n := range []int{64, 256, 400, 512, 1024, 4096} {
+		for range 50 {
+			b := make([]byte, n)
+			_, _ = rand.Read(b)
+			require.NoError(t, ValidateSecret(b), "%d random bytes", n)
+			require.NoError(t, ValidateSecret([]byte(base64.StdEncoding.EncodeToString(b))), "%d random bytes, base64", n)
+			require.NoError(t, ValidateSecret([]byte(hex.EncodeToString(b))), "%d random bytes, hex", n)
+		}
+	}
 }
 
 // capture is a slog handler that keeps every line.
