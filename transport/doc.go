@@ -87,7 +87,8 @@
 // received, then TLS not done), from the network holding the most, the
 // oldest — so a flood pushes out its own connections rather than lock
 // legitimate nodes out. The gossip port's streams, which memberlist reads
-// whole before it can check their key, get the same limits (1 MiB each).
+// whole before it can check their key, are evicted by the same rule, with
+// fixed caps: 32 being read at once, 16 per address, 512 KiB each.
 //
 // # Versions
 //

@@ -18,15 +18,19 @@ import (
 const (
 	// maxGossipStreamBytes bounds what one gossip stream may send us. A
 	// push/pull carries each member's state (name, address, meta of at
-	// most 512 bytes): 1 MiB holds well over a thousand members.
-	maxGossipStreamBytes = 1 << 20
+	// most 512 bytes): 512 KiB holds several hundred members at the
+	// largest meta, a thousand or more at a typical one.
+	maxGossipStreamBytes = 512 << 10
 	// maxGossipStreams and maxGossipStreamsPerSource cap the inbound gossip
 	// streams being read at once, evicting as preAuth does. A node serves
-	// a stream or two at a time (push/pull every 30 s per member, joins);
-	// the caps bound what an unauthenticated flood can make it buffer to
-	// about twice maxGossipStreamBytes per stream.
+	// a stream or two at a time (push/pull every 30 s per member, joins),
+	// but nodes on one host or behind one NAT share an address and may
+	// join at once: the per-address cap is the link's default. The caps
+	// bound what an unauthenticated flood can make a node buffer to about
+	// twice maxGossipStreamBytes per stream: 32 MiB in all, 16 from one
+	// address.
 	maxGossipStreams          = 32
-	maxGossipStreamsPerSource = 4
+	maxGossipStreamsPerSource = 16
 )
 
 var errGossipStreamTooLarge = fmt.Errorf("transport: gossip stream longer than %d bytes", maxGossipStreamBytes)
