@@ -160,7 +160,7 @@ func ConfigFromEnv() (Config, error) {
 	if _, lerr := cfg.localDSN(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}
-	return cfg, errors.Join(err, cfg.validate())
+	return cfg, errors.Join(err, cfg.validate(false))
 }
 
 // complete is withDefaults, also parsing the variables that can be
@@ -321,8 +321,9 @@ func (c Config) role() role {
 
 // validate checks the settings Start needs — the driver and, outside dev
 // mode, the secrets and the gossip profile — and returns every problem at
-// once.
-func (c Config) validate() error {
+// once. A missing secret is a problem only for Start (requireSecret):
+// after ConfigFromEnv the app may still set Config.Secret itself.
+func (c Config) validate(requireSecret bool) error {
 	var errs []error
 	if _, err := backend.ForName(c.Driver); err != nil {
 		errs = append(errs, err)
@@ -337,7 +338,9 @@ func (c Config) validate() error {
 			c.GossipProfile, transport.ProfileWAN, transport.ProfileLAN, transport.ProfileLocal))
 	}
 	if len(c.Secret) == 0 {
-		errs = append(errs, errors.New("flypg: a cluster secret is required outside dev mode: set FLYPG_SECRET (or Config.Secret) to the same value on every node; make one with `openssl rand -base64 32` or `go run github.com/flypg/flypg/cmd/flypg-lab secret`"))
+		if requireSecret {
+			errs = append(errs, errors.New("flypg: a cluster secret is required outside dev mode: set FLYPG_SECRET (or Config.Secret) to the same value on every node; make one with `openssl rand -base64 32` or `go run github.com/flypg/flypg/cmd/flypg-lab secret`"))
+		}
 	} else if err := transport.ValidateSecret(c.Secret); err != nil {
 		errs = append(errs, fmt.Errorf("flypg: FLYPG_SECRET: %w", err))
 	}

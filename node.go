@@ -63,15 +63,9 @@ type Node struct {
 // default node that sql.Open("flypg", …) uses.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg, err := cfg.complete()
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	dsn, err := cfg.localDSN()
-	if err != nil {
-		return nil, err
+	dsn, derr := cfg.localDSN()
+	if err := errors.Join(err, derr, cfg.validate(true)); err != nil {
+		return nil, err // every problem at once
 	}
 	if dsn == "" {
 		return nil, errors.New("flypg: no database: set DATABASE_URL (Config.DatabaseURL) to the primary's URL, or FLYPG_DSN (Config.DSN) to the local database")
