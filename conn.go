@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 
+	"github.com/flypg/flypg/internal/backend"
 	"github.com/flypg/flypg/router"
 )
 
@@ -175,9 +176,10 @@ func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if query == "" && len(args) > 0 {
+	if query == "" && len(args) > 0 && c.node().backend == backend.Backend(backend.Pgx{}) {
 		// pgx panics here (its statement cache refuses empty SQL); say
-		// what it says for a blank query with arguments.
+		// what it says for a blank query with arguments. (lib/pq answers
+		// this itself.)
 		return nil, errEmptyWithArgs
 	}
 	if c.remoteTx != nil {

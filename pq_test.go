@@ -940,3 +940,15 @@ func TestPQLibPQConnectionOptions(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx, "SELECT b FROM pqopts WHERE id = 1").Scan(&b))
 	assert.Equal(t, []byte{0, 1, 2}, b)
 }
+
+// An empty statement with arguments gets lib/pq's own error with lib/pq
+// (flypg answers pgx's panic with pgx's message, and must not with lib/pq).
+func TestPQEmptyStatementWithArguments(t *testing.T) {
+	r := startPQRegions(t, nil, nil)
+	ctx := testCtx(t)
+	_, want := r.primary.ExecContext(ctx, "", 1)
+	require.Error(t, want)
+	_, err := r.laxDB.ExecContext(ctx, "", 1)
+	require.Error(t, err)
+	assert.Equal(t, want.Error(), err.Error())
+}
