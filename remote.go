@@ -44,16 +44,18 @@ func (c *conn) describeRemote(ctx context.Context, query string, tx *remoteTx) (
 	rep, err := n.send(ctx, c.db, node, wire.MethodDescribe, req)
 	if err != nil {
 		if errors.Is(err, ErrUnknownOutcome) {
-			return nil, notSent(err)
+			err = notSent(err)
 		}
+		tx.notOpened(err)
 		return nil, err
 	}
 	defer rep.close()
 	var d wire.Description
 	if err := rep.next(ctx, n, &d); err != nil {
 		if errors.Is(err, ErrUnknownOutcome) {
-			return nil, notSent(err)
+			err = notSent(err)
 		}
+		tx.notOpened(err)
 		return nil, err
 	}
 	if d.Err != nil {
@@ -70,6 +72,7 @@ func (c *conn) describeRemote(ctx context.Context, query string, tx *remoteTx) (
 		err := n.remoteError(ctx, d.Err)
 		if tx != nil {
 			tx.failedErr(err)
+			tx.notOpened(err)
 		}
 		return nil, err
 	}

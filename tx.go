@@ -69,6 +69,11 @@ type remoteTx struct {
 	qsize  int
 	qelems int
 	err    error // pipelined: the first error, which aborted the transaction
+	// failed is why a statement failed before the transaction could be
+	// opened on the primary (not sent, no primary, a lost describe): the
+	// transaction cannot go on — with pgx its connection would be gone —
+	// and must not be opened afresh by the next statement.
+	failed error
 }
 
 type queued struct {
@@ -238,10 +243,27 @@ func (t *remoteTx) check() error {
 	if t.done {
 		return errTxDone
 	}
+	if t.failed != nil {
+		return t.failedError()
+	}
 	if t.rows != nil && !t.rows.done {
 		return errConnBusy
 	}
 	return t.err
+}
+
+// failedError is what follows a statement that failed before the
+// transaction was opened.
+func (t *remoteTx) failedError() error {
+	return fmt.Errorf("%w: an earlier statement failed before the transaction was opened on the primary, so it cannot go on: %w", ErrTxGone, t.failed)
+}
+
+// notOpened records err, a statement's failure, if the transaction was
+// not opened by it.
+func (t *remoteTx) notOpened(err error) {
+	if t != nil && err != nil && !t.begun && t.failed == nil && !t.pipeline {
+		t.failed = err
+	}
 }
 
 // errConnBusy is what pgx says when a statement is sent while the rows of
@@ -271,6 +293,7 @@ func (t *remoteTx) exec(ctx context.Context, query string, args []driver.NamedVa
 	}
 	rep, queued, err := t.send(ctx, []*wire.Statement{st}, wire.TxKeep)
 	if err != nil {
+		t.notOpened(err)
 		return nil, err
 	}
 	defer rep.close()
@@ -309,6 +332,7 @@ func (t *remoteTx) query(ctx context.Context, query string, args []driver.NamedV
 	}
 	rep, queued, err := t.send(ctx, []*wire.Statement{st}, wire.TxKeep)
 	if err != nil {
+		t.notOpened(err)
 		return nil, err
 	}
 	if p, err := t.settleQueued(ctx, rep, queued); err != nil {
@@ -368,6 +392,10 @@ func (t *remoteTx) Commit() error {
 	if t.err != nil {
 		t.rollback()
 		return t.err
+	}
+	if t.failed != nil {
+		t.rollback()
+		return t.failedError()
 	}
 	if !t.begun && len(t.queue) == 0 {
 		return nil // no statement ran: no transaction was opened
