@@ -469,10 +469,15 @@ func TestTricklingBodyIsDropped(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(stop); _ = c.Close(); wg.Wait() })
+	var rejected atomic.Bool
 	wg.Go(func() {
 		for {
-			if _, err := fr.read(); err != nil {
+			f, err := fr.read()
+			if err != nil {
 				return
+			}
+			if f.Type == frameReject && f.ID == 1 {
+				rejected.Store(true)
 			}
 		}
 	})
@@ -499,4 +504,5 @@ func TestTricklingBodyIsDropped(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("trickling body dropped after %v", took.Round(time.Millisecond))
 	assert.GreaterOrEqual(t, took, 2*time.Second, "the parts kept resetting the stall timer, so the deadline dropped it")
+	assert.Eventually(t, rejected.Load, waitFor, 10*time.Millisecond, "the caller is told the request did not run")
 }

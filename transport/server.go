@@ -345,7 +345,13 @@ func (c *ServerConn) startRequest(f frame) error {
 	a := &assembly{method: f.Method, timeout: f.Timeout, arrived: now, buf: buf, n: total, got: int64(len(f.Body)), reserved: total,
 		deadline: now.Add(max(t.cfg.IdleTimeout, time.Duration(total/minBodyRate)*time.Second))}
 	id := f.ID
-	a.timer = time.AfterFunc(t.cfg.IdleTimeout, func() { c.dropPartial(id, a) })
+	a.timer = time.AfterFunc(t.cfg.IdleTimeout, func() {
+		if c.dropPartial(id, a) {
+			// Tell the caller, who may still be sending: the request did
+			// not run (not an unknown outcome at its deadline).
+			c.reject(id, "", fmt.Sprintf("node %s: the request's body stalled or arrived too slowly (under %d bytes/s); dropped, not run", t.name, minBodyRate))
+		}
+	})
 	c.partial[id] = a
 	c.mu.Unlock()
 	return nil
@@ -358,18 +364,20 @@ func (c *ServerConn) startRequest(f frame) error {
 // 64 MiB body may take 4 minutes.
 const minBodyRate = 256 << 10
 
-// dropPartial forgets a body still arriving (cancelled or stalled).
-func (c *ServerConn) dropPartial(id uint64, a *assembly) {
+// dropPartial forgets a body still arriving (cancelled or stalled); false
+// if it was no longer there.
+func (c *ServerConn) dropPartial(id uint64, a *assembly) bool {
 	c.mu.Lock()
 	if c.partial[id] != a {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	delete(c.partial, id)
 	c.mu.Unlock()
 	a.timer.Stop()
 	c.release(a.reserved)
 	c.t.serving.leave()
+	return true
 }
 
 // release gives back request bytes a request on this link held.

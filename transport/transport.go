@@ -291,9 +291,14 @@ func (t *Transport) pollPrimary() {
 // joinLoop joins the cluster, retrying with backoff, and rejoins whenever
 // this node finds itself alone (after a partition, or when every peer it
 // knew restarted under new names).
+// aliasRecheck is how many rejoin checks a join target that turned out to
+// be a member under another address is left alone.
+const aliasRecheck = 10
+
 func (t *Transport) joinLoop() {
 	defer t.wg.Done()
 	failures := 0
+	aliases := make(map[string]time.Time) // join target → not before
 	for {
 		wait := t.prof.rejoinCheck
 		if alone := t.ml.NumMembers() <= 1; alone {
@@ -311,14 +316,25 @@ func (t *Transport) joinLoop() {
 				wait = t.backoff(failures)
 				t.log.Debug("transport: join failed; retrying", "addrs", addrs, "err", err, "retry_in", wait)
 			}
-		} else if addrs := t.unjoinedAddrs(); len(addrs) > 0 {
+		} else if addrs := t.unjoinedAddrs(aliases); len(addrs) > 0 {
 			// A join target that is no live member — a node replaced at
 			// the same address, a cluster split in two — would stay apart
 			// from us if it does not join us itself (it has no join list,
 			// or its own members are elsewhere): contact it.
-			if n, err := t.ml.Join(addrs); n > 0 {
+			before := t.ml.NumMembers()
+			n, err := t.ml.Join(addrs)
+			switch {
+			case n > 0 && t.ml.NumMembers() > before:
 				t.log.Info("transport: joined a join target that was not a member", "via", addrs, "members", t.ml.NumMembers())
-			} else {
+			case n > 0:
+				// Members already, known by other addresses (an advertised
+				// or NATed one, IPv4 and IPv6 of one name): ask again only
+				// now and then.
+				for _, a := range addrs {
+					aliases[a] = time.Now().Add(aliasRecheck * t.prof.rejoinCheck)
+				}
+				t.log.Debug("transport: join targets are members under other addresses", "addrs", addrs)
+			default:
 				t.log.Debug("transport: join target unreachable", "addrs", addrs, "err", err)
 			}
 		}
@@ -330,17 +346,19 @@ func (t *Transport) joinLoop() {
 	}
 }
 
-// unjoinedAddrs is joinAddrs less the addresses of live members.
-func (t *Transport) unjoinedAddrs() []string {
+// unjoinedAddrs is joinAddrs less the addresses of live members and of
+// known aliases of members.
+func (t *Transport) unjoinedAddrs(aliases map[string]time.Time) []string {
 	// Our own copy of the membership: memberlist's Members() hands out
 	// pointers to nodes it goes on updating.
 	live := make(map[string]bool)
 	for _, m := range t.Members() {
 		live[m.Addr] = true
 	}
+	now := time.Now()
 	var out []string
 	for _, a := range t.joinAddrs() {
-		if !live[a] {
+		if !live[a] && !now.Before(aliases[a]) {
 			out = append(out, a)
 		}
 	}
