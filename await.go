@@ -2,6 +2,7 @@ package flypg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -82,6 +83,10 @@ func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result)
 		n.counters.skipped.Add(1)
 		return nil
 	}
+	promoted := func() error {
+		n.counters.unknownOutcomes.Add(1)
+		return fmt.Errorf("%w: the local database was promoted while the write was in flight; it committed on the old primary at %s, which this database had not replayed before its promotion", ErrUnknownOutcome, l)
+	}
 	if db.writable() {
 		// The write was forwarded because the local copy was a standby,
 		// and it is the primary now: it was promoted while the write was
@@ -91,14 +96,19 @@ func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result)
 		if db.trackerStarted() && db.tracker.Replayed() >= l {
 			return nil
 		}
-		n.counters.unknownOutcomes.Add(1)
-		return fmt.Errorf("%w: the local database was promoted while the write was in flight; it committed on the old primary at %s, which this database had not replayed before its promotion", ErrUnknownOutcome, l)
+		return promoted()
 	}
 	n.counters.awaits.Add(1)
 	start := time.Now()
 	err := db.wait(ctx, l, false)
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, lsn.ErrPromoted) {
+		// The tracker saw the promotion before the role check did (the
+		// old primary, still up, took the write): the same as above.
+		n.requestCheck()
+		return promoted()
 	}
 	n.counters.awaitTimeouts.Add(1)
 	if n.cfg.AwaitTimeoutPolicy == AwaitTimeoutSucceed && ctx.Err() == nil {

@@ -171,3 +171,42 @@ func TestRoleChecksUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A switchover with the old primary still up: lax's standby is promoted
+// while syd's database goes on taking writes, and lax's node has not run
+// its role check yet, so it forwards a write to syd. That write commits on
+// the old primary's timeline, which the promoted database will never
+// replay. It used to return nil (the tracker took "not in recovery" for
+// "replayed"), and the row was not in the database lax now writes to. It
+// is an unknown outcome: the write exists only on the old primary.
+func TestWriteForwardedAfterOwnPromotionIsUnknown(t *testing.T) {
+	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
+	slow := func(cfg *flypg.Config) { cfg.RoleCheckInterval = time.Hour }
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, slow)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, slow)
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE sw (id bigserial PRIMARY KEY, src text)"))
+	require.NoError(t, c.Sync(ctx))
+	laxDB := lax.OpenDB()
+	defer laxDB.Close()
+	_, err := laxDB.ExecContext(ctx, "INSERT INTO sw (src) VALUES ('before')")
+	require.NoError(t, err, "awaited while lax's copy is a standby")
+
+	require.NoError(t, c.Replicas[0].Promote(ctx))
+	_, err = laxDB.ExecContext(ctx, "INSERT INTO sw (src) VALUES ('after')")
+	require.ErrorIs(t, err, flypg.ErrUnknownOutcome, "not nil: the promoted database does not have it")
+	assert.Contains(t, err.Error(), "promoted")
+
+	promoted, err := sql.Open("pgx", c.Replicas[0].DSN())
+	require.NoError(t, err)
+	defer promoted.Close()
+	var n int
+	require.NoError(t, promoted.QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
+	assert.Zero(t, n, "the write is on the old primary only")
+	oldPrimary, err := sql.Open("pgx", c.Primary.DSN())
+	require.NoError(t, err)
+	defer oldPrimary.Close()
+	require.NoError(t, oldPrimary.QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
+	assert.Equal(t, 1, n, "it committed there")
+}

@@ -155,14 +155,19 @@ func TestPromotionReleasesWaiters(t *testing.T) {
 	require.Eventually(t, func() bool { return tr.Stats().SignalActive }, 10*time.Second, time.Millisecond)
 
 	require.NoError(t, replica.Promote(ctx))
+	// Released at once, but not as replayed: the promoted database will
+	// never replay a position past its promotion — the old primary's
+	// timeline (a write that committed there after it is not here).
 	for range cap(results) {
-		assert.NoError(t, <-results)
+		assert.ErrorIs(t, <-results, lsn.ErrPromoted)
 	}
 	inRecovery, err := tr.InRecovery(ctx)
 	require.NoError(t, err)
 	assert.False(t, inRecovery)
 	assert.Equal(t, "primary", tr.Stats().Mode)
-	require.NoError(t, tr.Wait(ctx, never), "a primary has nothing to wait for")
+	assert.ErrorIs(t, tr.Wait(ctx, never), lsn.ErrPromoted, "past the promotion: never replayed here")
+	require.NoError(t, tr.Wait(ctx, tr.Replayed()), "replayed before the promotion")
+	require.NoError(t, tr.Wait(ctx, 1), "replayed before the promotion")
 	require.Eventually(t, func() bool { return !tr.Stats().SignalActive }, 10*time.Second, time.Millisecond,
 		"no signal on a primary")
 }

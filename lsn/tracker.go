@@ -54,6 +54,13 @@ const (
 // called, including to Waits that were blocked when it was.
 var ErrClosed = errors.New("lsn: tracker closed")
 
+// ErrPromoted is returned by Wait for a target the local database had not
+// replayed when it was promoted (left recovery): positions past that point
+// belong to the old primary's timeline, which the promoted database will
+// never replay — its own WAL goes on from there, so comparing positions
+// would be meaningless.
+var ErrPromoted = errors.New("lsn: the local database was promoted before it replayed the target")
+
 // Config configures a Tracker. Zero fields take the documented defaults.
 type Config struct {
 	// DSN is the local database (URL or key=value string, as pgx accepts).
@@ -194,6 +201,10 @@ type Tracker struct {
 	// signal has news.
 	kick     chan struct{}
 	replayed atomic.Uint64
+	// promotedAt is where the local database left recovery, once observed
+	// out of it with a replay position (a promoted standby; a primary that
+	// never was one reports none): later targets were not replayed.
+	promotedAt LSN
 	// minEnd is recordEnd of the smallest pending target, published by the
 	// poller for the signal (0: nothing pending).
 	minEnd atomic.Uint64
@@ -262,8 +273,9 @@ func (t *Tracker) Replayed() LSN { return LSN(t.replayed.Load()) }
 // It returns nil at once when target is at or below Replayed() — replay
 // never moves backwards while a server runs, so an old observation proves
 // the data is visible — or when the local database is not in recovery (a
-// primary has nothing to wait for). When ctx ends first it returns a
-// *WaitError; after Close, ErrClosed.
+// primary has nothing to wait for) — unless it was a standby promoted
+// before it replayed target: then ErrPromoted. When ctx ends first it
+// returns a *WaitError; after Close, ErrClosed.
 func (t *Tracker) Wait(ctx context.Context, target LSN) error {
 	t.mu.Lock()
 	if t.closed {
@@ -275,9 +287,10 @@ func (t *Tracker) Wait(ctx context.Context, target LSN) error {
 	// while it publishes an observation and wakes waiters means an
 	// observation is either seen here or wakes this waiter: no lost wake-up.
 	if t.recovery == recoveryNo || t.recordEnd(target) <= t.Replayed() {
+		err := t.afterPromotionLocked(target)
 		t.mu.Unlock()
 		t.stats.immediate.Add(1)
-		return nil
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		t.mu.Unlock()
@@ -369,17 +382,27 @@ func (t *Tracker) observe(replayed LSN, inRecovery, fresh bool, at time.Time) {
 	defer t.mu.Unlock()
 	if !inRecovery {
 		if t.recovery != recoveryNo {
-			t.log.Info("lsn: local database is not in recovery; waits return at once")
+			t.log.Info("lsn: local database is not in recovery; waits return at once", "promoted_at", replayed)
 		}
 		t.recovery = recoveryNo
+		// A promoted standby still reports where its replay ended; a
+		// primary that never was one reports nothing.
+		if replayed != 0 {
+			t.promotedAt = replayed
+			if replayed > t.Replayed() {
+				t.replayed.Store(uint64(replayed))
+			}
+		}
 		for t.waiters.min() != nil {
-			t.releaseLocked(t.waiters.pop(), nil, at)
+			w := t.waiters.pop()
+			t.releaseLocked(w, t.afterPromotionLocked(w.target), at)
 		}
 		return
 	}
 	if t.recovery == recoveryNo {
 		t.log.Info("lsn: local database is in recovery again; waits wait for replay")
 		fresh = true // a rebuilt standby: its replay position starts anew
+		t.promotedAt = 0
 	}
 	t.recovery = recoveryYes
 	if fresh || replayed > t.Replayed() {
@@ -418,6 +441,15 @@ func recordEnd(target LSN, block, segment uint64) LSN {
 		return target - longPageHeader // the first page of a segment has the long header
 	}
 	return target
+}
+
+// afterPromotionLocked is what a wait for target returns on a database not
+// in recovery: nil, or ErrPromoted for a target past its promotion.
+func (t *Tracker) afterPromotionLocked(target LSN) error {
+	if t.recovery == recoveryNo && t.promotedAt != 0 && t.recordEnd(target) > t.promotedAt {
+		return ErrPromoted
+	}
+	return nil
 }
 
 func (t *Tracker) releaseLocked(w *waiter, err error, observed time.Time) {
