@@ -952,3 +952,39 @@ func TestPQEmptyStatementWithArguments(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, want.Error(), err.Error())
 }
+
+// A lib/pq node in a pgx cluster: its forwarded statements are refused
+// before anything runs, and the error says so — not "outcome unknown" or
+// "connection lost" (it was either, before), which would make a caller
+// treat a write that never ran as maybe committed.
+func TestPQMixedDriversAreADefiniteError(t *testing.T) {
+	c := cluster(t)
+	syd := startNode(t, "syd", c.Primary.DSN(), nil, nil)
+	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, withPQ(nil))
+	ctx := testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, "DROP TABLE IF EXISTS pq_mixed; CREATE TABLE pq_mixed (id int)"))
+	require.NoError(t, c.Sync(ctx))
+	primary, err := sql.Open("pgx", c.Primary.DSN())
+	require.NoError(t, err)
+	defer primary.Close()
+	db := lax.OpenDB()
+	defer db.Close()
+
+	_, err = db.ExecContext(ctx, "INSERT INTO pq_mixed VALUES ($1)", 1)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, flypg.ErrUnknownOutcome)
+	assert.Contains(t, err.Error(), "same Config.Driver")
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO pq_mixed VALUES ($1)", 2)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "lost mid-transaction")
+	assert.Contains(t, err.Error(), "same Config.Driver")
+	_ = tx.Rollback()
+
+	var n int
+	require.NoError(t, primary.QueryRowContext(ctx, "SELECT count(*) FROM pq_mixed").Scan(&n))
+	assert.Zero(t, n)
+}

@@ -115,7 +115,9 @@ func (Pgx) Outcome(err error) Outcome {
 	var pg *pgconn.PgError
 	var broken *brokenError
 	switch {
-	case err == nil, errors.Is(err, pgx.ErrTxCommitRollback), errors.As(err, &pg):
+	case err == nil, errors.Is(err, pgx.ErrTxCommitRollback), errors.As(err, &pg), errors.Is(err, errPgxMixed):
+		// (A statement of another driver's form is refused before
+		// anything is sent: a definite failure.)
 		return Answered
 	case errors.As(err, &broken):
 		return Broken
