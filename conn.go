@@ -278,7 +278,9 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 func (c *conn) ResetSession(ctx context.Context) error {
-	if c.remoteTx != nil {
+	if c.remoteTx != nil || c.node().closed() {
+		// (After the node's Close, its connections go: new ones fail with
+		// ErrNodeClosed.)
 		// database/sql returned the connection with the remote transaction
 		// still open: it cannot be reused safely.
 		return driver.ErrBadConn
@@ -296,6 +298,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 func (c *conn) IsValid() bool {
+	if c.node().closed() {
+		return false
+	}
 	if c.inner == nil {
 		return !c.db.reachable()
 	}

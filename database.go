@@ -207,6 +207,9 @@ func (db *database) poolStarted() bool    { return db.poolReady.Load() }
 // is detached — its reads go to the primary, its writes as always — and
 // database/sql replaces it once the local copy answers again.
 func (db *database) connect(ctx context.Context) (driver.Conn, error) {
+	if db.n.closed() {
+		return nil, ErrNodeClosed
+	}
 	inner, err := db.local.Connect(ctx)
 	if err == nil {
 		db.markReachable()

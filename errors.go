@@ -58,6 +58,11 @@ var (
 	// ErrLocalUnavailable is the reason of an *AwaitError when the local
 	// database could not be reached to wait on.
 	ErrLocalUnavailable = errors.New("flypg: the local database is unreachable")
+
+	// ErrNodeClosed is returned by Node.Open, and by new connections of the
+	// node's databases, after Node.Close; database/sql discards the
+	// node's pooled connections at their next use.
+	ErrNodeClosed = errors.New("flypg: node is closed")
 )
 
 // AwaitError reports that a write committed on the primary at LSN but the

@@ -143,11 +143,11 @@ func (n *Node) database(url string) (*database, error) {
 func (n *Node) addDatabase(primaryURL, dsn string) (*database, error) {
 	n.dbs.Lock()
 	defer n.dbs.Unlock()
+	if n.closed() {
+		return nil, ErrNodeClosed
+	}
 	if db := n.dbs.byDSN[dsn]; db != nil {
 		return db, nil
-	}
-	if n.closed() {
-		return nil, errors.New("flypg: node is closed")
 	}
 	db, err := newDatabase(n, primaryURL, dsn)
 	if err != nil {

@@ -659,3 +659,26 @@ func TestRegressionStatementFailedBeforeTheTransactionOpened(t *testing.T) {
 	require.NoError(t, primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_unopened").Scan(&n))
 	assert.Zero(t, n, "nothing of the transaction committed")
 }
+
+// After Close a node opens nothing: Node.Open of a database it had opened
+// returned it again, and its connections kept working.
+func TestRegressionClosedNodeOpensNothing(t *testing.T) {
+	r := startRegions(t, nil)
+	ctx := testCtx(t)
+	url := r.c.Primary.DSN()
+	db, err := r.lax.Open(url)
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.PingContext(ctx))
+	own := r.lax.OpenDB()
+	defer own.Close()
+	require.NoError(t, own.PingContext(ctx))
+
+	require.NoError(t, r.lax.Close())
+	_, err = r.lax.Open(url)
+	assert.ErrorIs(t, err, flypg.ErrNodeClosed)
+	fresh := r.lax.OpenDB()
+	defer fresh.Close()
+	assert.ErrorIs(t, fresh.PingContext(ctx), flypg.ErrNodeClosed, "a new pool")
+	assert.ErrorIs(t, own.PingContext(ctx), flypg.ErrNodeClosed, "a pool that had a connection")
+}
