@@ -978,11 +978,26 @@ func TestPQMixedDriversAreADefiniteError(t *testing.T) {
 
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, "INSERT INTO pq_mixed VALUES ($1)", 2)
+	_, err = tx.ExecContext(ctx, "INSERT INTO pq_mixed VALUES (2)") // no arguments: runs
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "INSERT INTO pq_mixed VALUES ($1)", 3)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "lost mid-transaction")
 	assert.Contains(t, err.Error(), "same Config.Driver")
-	_ = tx.Rollback()
+	_, err = tx.ExecContext(ctx, "INSERT INTO pq_mixed VALUES (4)")
+	assert.ErrorIs(t, err, flypg.ErrTxGone, "the refusal aborted the transaction")
+	assert.Error(t, tx.Commit())
+
+	// Pipelined: the COMMIT travels with the refused statement, and must
+	// not commit the one before it.
+	pctx := flypg.Pipeline(ctx)
+	ptx, err := db.BeginTx(pctx, nil)
+	require.NoError(t, err)
+	_, _ = ptx.ExecContext(pctx, "INSERT INTO pq_mixed VALUES (5)")
+	_, _ = ptx.ExecContext(pctx, "INSERT INTO pq_mixed VALUES ($1)", 6)
+	err = ptx.Commit()
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, flypg.ErrUnknownOutcome)
 
 	var n int
 	require.NoError(t, primary.QueryRowContext(ctx, "SELECT count(*) FROM pq_mixed").Scan(&n))

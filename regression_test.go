@@ -626,38 +626,52 @@ func TestRegressionNoPrimarySaysWhyTheOwnCopyIsDown(t *testing.T) {
 // Commit committed it without the failed statement. With pgx the
 // connection would be gone and every later statement fail.
 func TestRegressionStatementFailedBeforeTheTransactionOpened(t *testing.T) {
-	c := cluster(t)
-	quick := func(cfg *flypg.Config) { cfg.RPCTimeout = 300 * time.Millisecond }
-	lax := startNode(t, "lax", c.Replicas[0].DSN(), nil, quick)
-	db := lax.OpenDB()
-	defer db.Close()
-	ctx := testCtx(t)
-	primary, err := sql.Open("pgx", c.Primary.DSN())
-	require.NoError(t, err)
-	defer primary.Close()
-	_, err = primary.ExecContext(ctx, "DROP TABLE IF EXISTS rv_unopened; CREATE TABLE rv_unopened (id int)")
-	require.NoError(t, err)
-	require.NoError(t, c.Sync(ctx))
+	for _, pipelined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) {
+			c := cluster(t)
+			quick := func(cfg *flypg.Config) { cfg.RPCTimeout = 300 * time.Millisecond }
+			lax := startNode(t, "lax", c.Replicas[0].DSN(), nil, quick)
+			db := lax.OpenDB()
+			defer db.Close()
+			ctx := testCtx(t)
+			primary, err := sql.Open("pgx", c.Primary.DSN())
+			require.NoError(t, err)
+			defer primary.Close()
+			_, err = primary.ExecContext(ctx, "DROP TABLE IF EXISTS rv_unopened; CREATE TABLE rv_unopened (id int)")
+			require.NoError(t, err)
+			require.NoError(t, c.Sync(ctx))
 
-	tx, err := db.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	short, cancelShort := context.WithTimeout(ctx, time.Second)
-	_, err = tx.ExecContext(short, "INSERT INTO rv_unopened VALUES ($1)", 1)
-	cancelShort()
-	require.ErrorIs(t, err, flypg.ErrNoPrimary, "no primary-region node yet")
+			bctx := ctx
+			if pipelined {
+				bctx = flypg.Pipeline(ctx)
+			}
+			tx, err := db.BeginTx(bctx, nil)
+			require.NoError(t, err)
+			short, cancelShort := context.WithTimeout(bctx, time.Second)
+			if pipelined {
+				// A query is sent at once (an Exec would be queued).
+				_, err = tx.QueryContext(short, "INSERT INTO rv_unopened VALUES ($1) RETURNING id", 1)
+			} else {
+				_, err = tx.ExecContext(short, "INSERT INTO rv_unopened VALUES ($1)", 1)
+			}
+			cancelShort()
+			require.ErrorIs(t, err, flypg.ErrNoPrimary, "no primary-region node yet")
 
-	syd := startNode(t, "syd", c.Primary.DSN(), []string{lax.GossipAddr()}, nil)
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	require.NoError(t, lax.WaitReady(wctx), "the primary is back")
-	_ = syd
+			startNode(t, "syd", c.Primary.DSN(), []string{lax.GossipAddr()}, nil)
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			require.NoError(t, lax.WaitReady(wctx), "the primary is back")
 
-	_, err = tx.ExecContext(ctx, "INSERT INTO rv_unopened VALUES ($1)", 2)
-	assert.ErrorIs(t, err, flypg.ErrTxGone, "the transaction cannot go on")
-	assert.Error(t, tx.Commit())
-	var n int
-	require.NoError(t, primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_unopened").Scan(&n))
-	assert.Zero(t, n, "nothing of the transaction committed")
+			_, err = tx.ExecContext(bctx, "INSERT INTO rv_unopened VALUES ($1)", 2)
+			if !pipelined {
+				assert.ErrorIs(t, err, flypg.ErrTxGone, "the transaction cannot go on")
+			}
+			assert.Error(t, tx.Commit())
+			var n int
+			require.NoError(t, primary.QueryRowContext(ctx, "SELECT count(*) FROM rv_unopened").Scan(&n))
+			assert.Zero(t, n, "nothing of the transaction committed")
+		})
+	}
 }
 
 // After Close a node opens nothing: Node.Open of a database it had opened

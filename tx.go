@@ -261,8 +261,9 @@ func (t *remoteTx) failedError() error {
 // notOpened records err, a statement's failure, if the transaction was
 // not opened by it.
 func (t *remoteTx) notOpened(err error) {
-	if t != nil && err != nil && !t.begun && t.failed == nil && !t.pipeline {
+	if t != nil && err != nil && !t.begun && t.failed == nil {
 		t.failed = err
+		t.failedErr(err) // pipelined: the first error, returned by Commit
 	}
 }
 

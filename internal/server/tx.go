@@ -81,6 +81,15 @@ func (s *Server) txBatch(ctx context.Context, req *transport.Request, t Target, 
 			s.goAbort(key, "the database is no longer the primary here")
 			return fmt.Errorf("%w: database %s is no longer the primary here: %w", ErrDecline, tx.target.ID().Name, err)
 		}
+		if s.cfg.Backend.Outcome(err) == backend.Answered && s.cfg.Backend.SQLState(err) == "" {
+			// Refused before PostgreSQL saw it (another driver's form):
+			// PostgreSQL did not abort the transaction, so a COMMIT in
+			// the batch would commit the statements before this one.
+			// Abort it instead: nothing of the transaction commits.
+			s.goAbort(key, "a statement was refused before it ran")
+			gone := &wire.Error{Kind: wire.ErrTxGone, Message: fmt.Sprintf("%s: %v", errTxGone, err)}
+			return w.send(&wire.Part{Stmt: &wire.StmtEnd{Err: s.wireError(err)}, End: &wire.End{Err: gone}})
+		}
 		if s.cfg.Backend.Outcome(err) != backend.Answered {
 			// The connection is gone, and the transaction with it:
 			// PostgreSQL rolled it back, nothing of it committed (its
