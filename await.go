@@ -51,6 +51,18 @@ func (db *database) wait(ctx context.Context, l lsn.LSN, afterLSN bool) (err err
 	}()
 	start := time.Now()
 	err = tr.Wait(wctx, l)
+	if errors.Is(err, lsn.ErrPromoted) {
+		// The tracker's role may be old (it learns it only while it
+		// polls): a database demoted or rebuilt as a standby since waits
+		// again.
+		rec, rerr := tr.Refresh(wctx)
+		if rerr != nil { // a connection a restart cut: the next connects anew
+			rec, rerr = tr.Refresh(wctx)
+		}
+		if rerr == nil && rec {
+			err = tr.Wait(wctx, l)
+		}
+	}
 	select {
 	case <-down:
 		if err != nil {
@@ -85,7 +97,7 @@ func (db *database) committed(ctx context.Context, l lsn.LSN, res func() result)
 	}
 	promoted := func() error {
 		n.counters.unknownOutcomes.Add(1)
-		return fmt.Errorf("%w: the local database was promoted while the write was in flight; it committed on the old primary at %s, which this database had not replayed before its promotion", ErrUnknownOutcome, l)
+		return fmt.Errorf("%w: the local database was promoted while the write was in flight; the write committed at %s on the primary that took it, which may have been the old one (then it is not in the promoted database) or the promoted one", ErrUnknownOutcome, l)
 	}
 	if db.writable() {
 		// The write was forwarded because the local copy was a standby,

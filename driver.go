@@ -87,6 +87,14 @@ func (l *lazyConnector) resolve(ctx context.Context) (*database, error) {
 	if l.db != nil && !l.db.n.closed() {
 		return l.db, nil
 	}
+	if l.db != nil {
+		// Its node was closed (on shutdown): follow a default node the app
+		// started since, but never start one again behind its back.
+		cur := currentDefault()
+		if l.drv.node != nil || cur == nil || cur.closed() {
+			return nil, ErrNodeClosed
+		}
+	}
 	n := l.drv.node
 	if n == nil {
 		var err error

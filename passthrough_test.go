@@ -244,3 +244,17 @@ func TestPassthroughTrackRecordsNothing(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	assert.Zero(t, tr.LSN())
 }
+
+// Closing the default node on shutdown closes the pools sql.Open made on
+// it; they do not start another node from the environment behind the
+// app's back (they did, once their connections were discarded).
+func TestPassthroughClosedDefaultNodeStartsNoOther(t *testing.T) {
+	ctx := testCtx(t)
+	_, got := pair(t, cluster(t).Primary.DSN())
+	require.NoError(t, got.PingContext(ctx))
+	n := flypg.DefaultNode()
+	require.NotNil(t, n)
+	require.NoError(t, n.Close())
+	assert.ErrorIs(t, got.PingContext(ctx), flypg.ErrNodeClosed)
+	assert.Nil(t, flypg.DefaultNode(), "no node was started again")
+}

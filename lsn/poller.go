@@ -274,7 +274,10 @@ func (t *Tracker) waitForLocked(target, end LSN) error {
 			case waitForSuccess:
 				t.observe(end, true, false, at)
 			case waitForNotRecovery:
-				t.observe(0, false, false, at)
+				// Promoted meanwhile (or a primary): a poll reports where
+				// replay ended, which observe needs to tell targets replayed
+				// before the promotion from those that never will be.
+				return t.pollLocked()
 			}
 			return nil
 		}

@@ -2,7 +2,10 @@ package lsn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -296,4 +299,53 @@ func TestRefreshQueriesTheRole(t *testing.T) {
 	require.NoError(t, tr.Close())
 	_, err = tr.Refresh(ctx)
 	assert.ErrorIs(t, err, lsn.ErrClosed)
+}
+
+// A primary that went through crash recovery reports where that recovery
+// ended, as a promoted standby does; a tracker that has only known it as
+// a primary must not take that for a promotion: waits return at once.
+func TestCrashRecoveredPrimaryIsNoPromotion(t *testing.T) {
+	ctx := testCtx(t)
+	c, _ := setup(t, ctx)
+	require.NoError(t, c.Primary.Crash())
+	require.NoError(t, c.Primary.Start(ctx))
+	tr := newTracker(t, lsn.Config{DSN: c.Primary.DSN()})
+	never := lsn.LSN(0xFFFF_00000000)
+	require.NoError(t, tr.Wait(ctx, never), "a primary has nothing to wait for")
+}
+
+// After a promotion, the tracker knows the database only as a primary
+// until it observes it again: rebuilt as a standby (here: restarted with
+// standby.signal), Refresh learns that, and waits wait for replay again
+// instead of reporting ErrPromoted.
+func TestRefreshAfterPromotionWaitsAgain(t *testing.T) {
+	ctx := testCtx(t)
+	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
+	replica := c.Replicas[0]
+	tr := newTracker(t, lsn.Config{DSN: replica.DSN()})
+	never := lsn.LSN(0xFFFF_00000000)
+	short := func() context.Context {
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		t.Cleanup(cancel)
+		return sctx
+	}
+	var we *lsn.WaitError
+	require.ErrorAs(t, tr.Wait(short(), never), &we, "a standby: the wait times out")
+	require.NoError(t, replica.Promote(ctx))
+	require.Eventually(t, func() bool { return errors.Is(tr.Wait(short(), never), lsn.ErrPromoted) }, 10*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, replica.Stop())
+	require.NoError(t, os.WriteFile(filepath.Join(replica.DataDir(), "standby.signal"), nil, 0o644))
+	require.NoError(t, replica.Start(ctx))
+	assert.ErrorIs(t, tr.Wait(short(), never), lsn.ErrPromoted, "the tracker has not looked again")
+	// (The first Refresh may meet the connection the restart cut; the
+	// next connects anew.)
+	var rec bool
+	require.Eventually(t, func() bool {
+		var err error
+		rec, err = tr.Refresh(ctx)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	require.True(t, rec)
+	assert.ErrorAs(t, tr.Wait(short(), never), &we, "a standby again: the wait waits")
 }

@@ -55,10 +55,11 @@ const (
 var ErrClosed = errors.New("lsn: tracker closed")
 
 // ErrPromoted is returned by Wait for a target the local database had not
-// replayed when it was promoted (left recovery): positions past that point
-// belong to the old primary's timeline, which the promoted database will
-// never replay — its own WAL goes on from there, so comparing positions
-// would be meaningless.
+// replayed when the tracker saw it promoted (leave recovery): positions
+// past that point may belong to the old primary's timeline, which the
+// promoted database will never replay — its own WAL goes on from there, so
+// comparing positions is meaningless. (Refresh learns the role anew: a
+// database back in recovery, rebuilt as a standby, waits again.)
 var ErrPromoted = errors.New("lsn: the local database was promoted before it replayed the target")
 
 // Config configures a Tracker. Zero fields take the documented defaults.
@@ -201,9 +202,8 @@ type Tracker struct {
 	// signal has news.
 	kick     chan struct{}
 	replayed atomic.Uint64
-	// promotedAt is where the local database left recovery, once observed
-	// out of it with a replay position (a promoted standby; a primary that
-	// never was one reports none): later targets were not replayed.
+	// promotedAt is where the local database left recovery, when this
+	// tracker saw it do so (a promotion): later targets were not replayed.
 	promotedAt LSN
 	// minEnd is recordEnd of the smallest pending target, published by the
 	// poller for the signal (0: nothing pending).
@@ -384,15 +384,17 @@ func (t *Tracker) observe(replayed LSN, inRecovery, fresh bool, at time.Time) {
 		if t.recovery != recoveryNo {
 			t.log.Info("lsn: local database is not in recovery; waits return at once", "promoted_at", replayed)
 		}
-		t.recovery = recoveryNo
-		// A promoted standby still reports where its replay ended; a
-		// primary that never was one reports nothing.
-		if replayed != 0 {
+		// Seen leaving recovery: a promotion, which reports where replay
+		// ended. (Only the change counts: a primary that went through
+		// crash recovery reports where that ended too, and a tracker first
+		// connecting to a primary cannot tell the two apart.)
+		if t.recovery == recoveryYes && replayed != 0 {
 			t.promotedAt = replayed
 			if replayed > t.Replayed() {
 				t.replayed.Store(uint64(replayed))
 			}
 		}
+		t.recovery = recoveryNo
 		for t.waiters.min() != nil {
 			w := t.waiters.pop()
 			t.releaseLocked(w, t.afterPromotionLocked(w.target), at)
