@@ -54,6 +54,15 @@ func TestObviouslyNonRandomSecretsRefused(t *testing.T) {
 		{"passphrase, run together", "correcthorsebatterystaplepurplemonkeydishwasher"},
 		{"passphrase, CamelCase", "ThisIsMyVerySecretPasswordForTheClusterOk"},
 		{"passphrase with a year", "my super secret production password for flypg 2026"},
+		// Passphrases a first version of the pronounceability rule let
+		// through (digits, a vowel-poor word, consonant clusters).
+		{"pangram with digits", "the quick brown fox jumps over the lazy dog 1234567890"},
+		{"run together with digits", "supersecretpasswordforprod12345678"},
+		{"sentence", "Hello World, this is the flypg cluster secret."},
+		{"year glued on", "my super secret production password for flypg2026"},
+		{"CamelCase with clusters", "MyFirstPrizeWinningPasswordForTheFlypgCluster"},
+		{"run together, app name", "productiondatabaseclustersecret2026flypgapp"},
+		{"consonant clusters", "our nightclub strengths are the best in the whole world"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.ErrorIs(t, ValidateSecret([]byte(tc.secret)), ErrWeakSecret, "an obviously non-random secret is accepted")

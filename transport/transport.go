@@ -321,21 +321,27 @@ func (t *Transport) joinLoop() {
 			// the same address, a cluster split in two — would stay apart
 			// from us if it does not join us itself (it has no join list,
 			// or its own members are elsewhere): contact it.
-			before := t.ml.NumMembers()
-			n, err := t.ml.Join(addrs)
-			switch {
-			case n > 0 && t.ml.NumMembers() > before:
-				t.log.Info("transport: joined a join target that was not a member", "via", addrs, "members", t.ml.NumMembers())
-			case n > 0:
-				// Members already, known by other addresses (an advertised
-				// or NATed one, IPv4 and IPv6 of one name): ask again only
-				// now and then.
-				for _, a := range addrs {
-					aliases[a] = time.Now().Add(aliasRecheck * t.prof.rejoinCheck)
+			now := time.Now()
+			for a, until := range aliases {
+				if now.After(until) {
+					delete(aliases, a)
 				}
-				t.log.Debug("transport: join targets are members under other addresses", "addrs", addrs)
-			default:
-				t.log.Debug("transport: join target unreachable", "addrs", addrs, "err", err)
+			}
+			for _, a := range addrs { // one at a time: each is judged on its own
+				before := t.ml.NumMembers()
+				n, err := t.ml.Join([]string{a})
+				switch {
+				case n > 0 && t.ml.NumMembers() > before:
+					t.log.Info("transport: joined a join target that was not a member", "via", a, "members", t.ml.NumMembers())
+				case n > 0:
+					// A member already, known by another address (an
+					// advertised or NATed one, IPv4 and IPv6 of one name):
+					// ask again only now and then.
+					aliases[a] = now.Add(aliasRecheck * t.prof.rejoinCheck)
+					t.log.Debug("transport: join target is a member under another address", "addr", a)
+				default:
+					t.log.Debug("transport: join target unreachable", "addr", a, "err", err)
+				}
 			}
 		}
 		select {
