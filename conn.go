@@ -176,7 +176,7 @@ func (c *conn) beginLocal(ctx context.Context, opts driver.TxOptions) (driver.Tx
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if query == "" && len(args) > 0 && c.node().backend == backend.Backend(backend.Pgx{}) {
+	if _, pgx := c.node().backend.(backend.Pgx); pgx && query == "" && len(args) > 0 {
 		// pgx panics here (its statement cache refuses empty SQL); say
 		// what it says for a blank query with arguments. (lib/pq answers
 		// this itself.)

@@ -36,14 +36,8 @@ func eventually(t *testing.T, d time.Duration, f func() error) time.Duration {
 // writes locally; syd's node, whose database is gone, forwards its writes
 // and reads to lax — no restart, no config change.
 func TestFailoverWithoutRestart(t *testing.T) {
-	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
 	fast := func(cfg *flypg.Config) { cfg.RoleCheckInterval = 200 * time.Millisecond }
-	syd := startNode(t, "syd", c.Primary.DSN(), nil, fast)
-	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, fast)
-	ctx := testCtx(t)
-	require.NoError(t, lax.WaitReady(ctx))
-	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE fo (id bigserial PRIMARY KEY, src text)"))
-	require.NoError(t, c.Sync(ctx))
+	c, syd, lax, ctx := twoRegions(t, fast, "CREATE TABLE fo (id bigserial PRIMARY KEY, src text)")
 	sydDB, laxDB := syd.OpenDB(), lax.OpenDB()
 	defer sydDB.Close()
 	defer laxDB.Close()
@@ -98,14 +92,8 @@ func TestFailoverWithoutRestart(t *testing.T) {
 // committing (an *AwaitError says they could not be awaited locally), and
 // when it is back both return to normal by themselves.
 func TestLocalReplicaDown(t *testing.T) {
-	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
 	fast := func(cfg *flypg.Config) { cfg.RoleCheckInterval = 200 * time.Millisecond }
-	syd := startNode(t, "syd", c.Primary.DSN(), nil, fast)
-	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, fast)
-	ctx := testCtx(t)
-	require.NoError(t, lax.WaitReady(ctx))
-	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE rd (id bigserial PRIMARY KEY)"))
-	require.NoError(t, c.Sync(ctx))
+	c, _, lax, ctx := twoRegions(t, fast, "CREATE TABLE rd (id bigserial PRIMARY KEY)")
 	db := lax.OpenDB()
 	defer db.Close()
 	var n int
@@ -180,14 +168,8 @@ func TestRoleChecksUnderLoad(t *testing.T) {
 // "replayed"), and the row was not in the database lax now writes to. It
 // is an unknown outcome: the write exists only on the old primary.
 func TestWriteForwardedAfterOwnPromotionIsUnknown(t *testing.T) {
-	c := pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
 	slow := func(cfg *flypg.Config) { cfg.RoleCheckInterval = time.Hour }
-	syd := startNode(t, "syd", c.Primary.DSN(), nil, slow)
-	lax := startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, slow)
-	ctx := testCtx(t)
-	require.NoError(t, lax.WaitReady(ctx))
-	require.NoError(t, c.Primary.Exec(ctx, "CREATE TABLE sw (id bigserial PRIMARY KEY, src text)"))
-	require.NoError(t, c.Sync(ctx))
+	c, _, lax, ctx := twoRegions(t, slow, "CREATE TABLE sw (id bigserial PRIMARY KEY, src text)")
 	laxDB := lax.OpenDB()
 	defer laxDB.Close()
 	_, err := laxDB.ExecContext(ctx, "INSERT INTO sw (src) VALUES ('before')")
@@ -198,15 +180,24 @@ func TestWriteForwardedAfterOwnPromotionIsUnknown(t *testing.T) {
 	require.ErrorIs(t, err, flypg.ErrUnknownOutcome, "not nil: the promoted database does not have it")
 	assert.Contains(t, err.Error(), "promoted")
 
-	promoted, err := sql.Open("pgx", c.Replicas[0].DSN())
-	require.NoError(t, err)
-	defer promoted.Close()
 	var n int
-	require.NoError(t, promoted.QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
+	require.NoError(t, pgxDB(t, c.Replicas[0].DSN()).QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
 	assert.Zero(t, n, "the write is on the old primary only")
-	oldPrimary, err := sql.Open("pgx", c.Primary.DSN())
-	require.NoError(t, err)
-	defer oldPrimary.Close()
-	require.NoError(t, oldPrimary.QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
+	require.NoError(t, pgxDB(t, c.Primary.DSN()).QueryRowContext(ctx, "SELECT count(*) FROM sw WHERE src = 'after'").Scan(&n))
 	assert.Equal(t, 1, n, "it committed there")
+}
+
+// twoRegions starts syd and lax nodes on a fresh primary and standby (the
+// tests that promote it must not share one), each configured by mod, waits
+// until lax finds syd, and runs ddl on the primary, replayed on the standby.
+func twoRegions(t *testing.T, mod func(*flypg.Config), ddl string) (c *pgcluster.Cluster, syd, lax *flypg.Node, ctx context.Context) {
+	t.Helper()
+	c = pgcluster.ForTest(t, pgcluster.Options{Replicas: 1})
+	syd = startNode(t, "syd", c.Primary.DSN(), nil, mod)
+	lax = startNode(t, "lax", c.Replicas[0].DSN(), []string{syd.GossipAddr()}, mod)
+	ctx = testCtx(t)
+	require.NoError(t, lax.WaitReady(ctx))
+	require.NoError(t, c.Primary.Exec(ctx, ddl))
+	require.NoError(t, c.Sync(ctx))
+	return c, syd, lax, ctx
 }

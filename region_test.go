@@ -85,6 +85,15 @@ func startRegions(t testing.TB, laxMod func(*flypg.Config)) *regions {
 	return r
 }
 
+// pgxDB opens plain pgx on dsn, for checks, closed with the test.
+func pgxDB(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func (r *regions) exec(t testing.TB, q string) {
 	t.Helper()
 	ctx := context.Background()

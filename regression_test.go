@@ -634,10 +634,8 @@ func TestRegressionStatementFailedBeforeTheTransactionOpened(t *testing.T) {
 			db := lax.OpenDB()
 			defer db.Close()
 			ctx := testCtx(t)
-			primary, err := sql.Open("pgx", c.Primary.DSN())
-			require.NoError(t, err)
-			defer primary.Close()
-			_, err = primary.ExecContext(ctx, "DROP TABLE IF EXISTS rv_unopened; CREATE TABLE rv_unopened (id int)")
+			primary := pgxDB(t, c.Primary.DSN())
+			_, err := primary.ExecContext(ctx, "DROP TABLE IF EXISTS rv_unopened; CREATE TABLE rv_unopened (id int)")
 			require.NoError(t, err)
 			require.NoError(t, c.Sync(ctx))
 
