@@ -42,6 +42,9 @@ func TestReplicaURL(t *testing.T) {
 		{name: "localhost in a replica region", url: "postgres://localhost/app", region: "lax", primary: "syd", wantErr: "FLYPG_DSN"},
 		{name: "several hosts", url: "postgres://a.internal,b.internal/app", region: "lax", primary: "syd", wantErr: "exactly one host"},
 		{name: "not postgres", url: "mysql://db/app", region: "lax", primary: "syd", wantErr: "scheme"},
+		// pgx reads a URL only by its exact prefix: anything else would be
+		// read here as a URL and by pgx as keyword/value settings.
+		{name: "scheme in capitals", url: "POSTGRES://db.internal?dbname=0=0", region: "lax", primary: "syd", wantErr: "scheme"},
 		{name: "no host", url: "postgres:///app", region: "lax", primary: "syd", wantErr: "host"},
 		{name: "garbage", url: "::", region: "lax", primary: "syd", wantErr: "parse"},
 	}
@@ -54,6 +57,56 @@ func TestReplicaURL(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// ReplicaURL reads a connection string exactly as pgx does: every setting
+// pgx sees in the primary's string survives into the replica's, and only
+// host and port change. Each case was read differently by the first
+// parser (white space other than spaces, a trailing backslash, the
+// "database" alias, a case-folded scheme, "://" inside a value), which
+// dropped, added or rewrote settings — the database among them.
+func TestReplicaURLReadsConnectionStringsAsPgxDoes(t *testing.T) {
+	for _, in := range []string{
+		"host=db.internal\rdbname=app user=u",
+		"host=db.internal\fdbname=app\vuser=u",
+		"host=db.internal dbname=app\tuser=u",
+		"host=db.internal dbname=app password=p\\",
+		"host=db.internal database=app",
+		"host=db.internal database=app dbname=other",
+		"host=db.internal application_name=a://b dbname=app",
+		"host=db.internal user= dbname=app",
+		"host = db.internal  dbname = 'a p\\'p' ",
+	} {
+		t.Run(in, func(t *testing.T) {
+			before, err := pgconn.ParseConfig(in)
+			require.NoError(t, err)
+			for _, region := range []string{"lax", "syd"} {
+				out, err := ReplicaURL(in, region, "syd")
+				if err != nil {
+					// Refusing is allowed (an address host outside the
+					// primary region); misreading is not.
+					assert.ErrorContains(t, err, "FLYPG_DSN")
+					continue
+				}
+				after, err := pgconn.ParseConfig(out)
+				require.NoError(t, err, out)
+				assert.Equal(t, before.Database, after.Database, out)
+				assert.Equal(t, before.User, after.User, out)
+				assert.Equal(t, before.Password, after.Password, out)
+				assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+				if region == "lax" {
+					assert.Equal(t, uint16(5433), after.Port, out)
+					assert.Equal(t, nearest+before.Host, after.Host, out)
+				}
+				dbOut, err := withDatabase(in, "other")
+				require.NoError(t, err)
+				other, err := pgconn.ParseConfig(dbOut)
+				require.NoError(t, err, dbOut)
+				assert.Equal(t, "other", other.Database, dbOut)
+				assert.Equal(t, before.RuntimeParams, other.RuntimeParams, dbOut)
+			}
 		})
 	}
 }
@@ -104,6 +157,7 @@ func FuzzReplicaURL(f *testing.F) {
 		"postgres://u:p@db.internal:5432/app", "postgresql://db.internal/app?sslmode=disable",
 		"postgres://u@top2.nearest.of.x.internal/d", "postgres://u@db.flycast/d", "host=db port=5432 dbname=a",
 		"postgres://[fdaa::3]:5432/app", "postgres://u:%41@h/d", "::",
+		"host=h\rdbname=d", "host=h database=d\\", "POSTGRES://h?dbname=0=0", "host=h application_name=a://b",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -129,6 +183,7 @@ func FuzzReplicaURL(f *testing.F) {
 		assert.Equal(t, before.Database, after.Database)
 		assert.Equal(t, before.User, after.User)
 		assert.Equal(t, before.Password, after.Password)
+		assert.Equal(t, before.RuntimeParams, after.RuntimeParams)
 		if !primary {
 			assert.Equal(t, uint16(5433), after.Port)
 			assert.True(t, strings.HasPrefix(after.Host, nearest) || strings.HasSuffix(after.Host, ".flycast"), "host %q", after.Host)
@@ -138,6 +193,43 @@ func FuzzReplicaURL(f *testing.F) {
 		again, err := ReplicaURL(out, region, "syd")
 		require.NoError(t, err)
 		assert.Equal(t, out, again, "idempotent")
+	})
+}
+
+// FuzzWithDatabase: whatever withDatabase accepts (an explicit FLYPG_DSN
+// pointed at another database) names that database to pgx and changes
+// nothing else pgx reads.
+func FuzzWithDatabase(f *testing.F) {
+	for _, s := range []string{
+		"postgres://u:p@localhost:5433/app", "postgres:///app?host=/var/run/postgresql", "postgres://a,b:5/d?dbname=x&sslmode=disable",
+		"host=/tmp dbname=app", "host=h database=a dbname=b", "postgresql://[::1]/d?database=x", "user=u",
+	} {
+		f.Add(s, "other")
+		f.Add(s, "a b/c?d&e=f'\\%")
+	}
+	f.Fuzz(func(t *testing.T, in, name string) {
+		if name == "" || strings.IndexByte(name, 0) >= 0 {
+			return
+		}
+		before, err := pgconn.ParseConfig(in)
+		if err != nil {
+			return
+		}
+		out, err := withDatabase(in, name)
+		if err != nil {
+			if before.Password != "" && len(before.Password) > 3 {
+				assert.NotContains(t, err.Error(), before.Password)
+			}
+			return
+		}
+		after, err := pgconn.ParseConfig(out)
+		require.NoError(t, err, "withDatabase(%q, %q) = %q does not parse", in, name, out)
+		assert.Equal(t, name, after.Database, out)
+		assert.Equal(t, before.User, after.User, out)
+		assert.Equal(t, before.Password, after.Password, out)
+		assert.Equal(t, before.Host, after.Host, out)
+		assert.Equal(t, before.Port, after.Port, out)
+		assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
 	})
 }
 

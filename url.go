@@ -41,11 +41,14 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 	if primaryRegion == "" {
 		return primaryURL, nil
 	}
-	primaryURL = strings.TrimSpace(primaryURL) // as pgx reads it
+	primaryURL = strings.Trim(primaryURL, kvSpace) // an env var's trailing newline
 	inPrimary := region == primaryRegion
 	var out string
 	var err error
-	if strings.Contains(primaryURL, "://") {
+	if scheme, ok := otherScheme(primaryURL); ok {
+		return "", fmt.Errorf("flypg: the database URL has scheme %q; want postgres:// or postgresql:// (in lower case)", scheme)
+	}
+	if isURL(primaryURL) {
 		out, err = replicaURL(primaryURL, inPrimary, region)
 	} else {
 		out, err = replicaKeyValue(primaryURL, inPrimary, region)
@@ -59,45 +62,205 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 	return out, nil
 }
 
-func replicaURL(primaryURL string, inPrimary bool, region string) (string, error) {
-	u, err := url.Parse(primaryURL)
-	if err != nil {
-		return "", backend.ParseError("the database URL", primaryURL, err)
+// isURL tells a URL from a keyword/value connection string exactly as pgx
+// does (pgconn.ParseConfig): by a case-sensitive scheme prefix. Any other
+// test ("contains ://", a case-folded scheme) reads some strings in the
+// other form than pgx, and rewrites a setting pgx never saw.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// otherScheme reports a string that starts like a URL but not one pgx
+// reads as a URL ("mysql://", "POSTGRES://"), which pgx would misread as
+// keyword/value settings.
+func otherScheme(s string) (string, bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 || isURL(s) || strings.ContainsAny(s[:i], "="+kvSpace) {
+		return "", false
 	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", fmt.Errorf("flypg: the database URL has scheme %q; want postgres://", u.Scheme)
+	scheme := s[:i]
+	if strings.IndexFunc(scheme, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')
+	}) >= 0 {
+		scheme = "?" // not a scheme: perhaps a mistyped user:password
 	}
-	if i := strings.IndexFunc(primaryURL, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
-		return "", errors.New("flypg: the database URL contains a space, control or non-ASCII character: percent-encode it")
+	return scheme, true
+}
+
+// urlParts is a postgres:// URL cut where pgx cuts it (pgconn's
+// parseURLSettings, which follows libpq's URI parser): the scheme, the
+// user information up to the first '@' before any '/', the host list
+// (netloc), and the rest (path and query) verbatim; host and port are set
+// when the list names one host. Rewriting a URL by splicing these parts,
+// rather than re-serialising what net/url read, changes exactly the part
+// meant and nothing pgx would read differently.
+type urlParts struct {
+	scheme, userinfo, netloc, rest string
+
+	hosts      int
+	host, port string
+	bracketed  bool
+	hasPort    bool
+}
+
+func (p urlParts) String() string {
+	return p.scheme + p.userinfo + p.netloc + p.rest
+}
+
+// setHost replaces the host list by one host and port.
+func (p *urlParts) setHost(host, port string, hasPort bool) {
+	var b strings.Builder
+	if p.bracketed || strings.Contains(host, ":") {
+		b.WriteString("[" + host + "]")
+	} else {
+		b.WriteString(host)
 	}
-	authority, _, _ := strings.Cut(primaryURL[strings.Index(primaryURL, "://")+3:], "/")
+	if hasPort {
+		b.WriteString(":" + port)
+	}
+	p.netloc, p.hosts, p.host, p.port, p.hasPort = b.String(), 1, host, port, hasPort
+}
+
+func splitURL(s string) (urlParts, error) {
+	var p urlParts
+	p.scheme = "postgres://"
+	if strings.HasPrefix(s, "postgresql://") {
+		p.scheme = "postgresql://"
+	}
+	r := s[len(p.scheme):]
+	if i := strings.IndexAny(r, "@/"); i >= 0 && r[i] == '@' {
+		p.userinfo, r = r[:i+1], r[i+1:]
+	}
+	start := r
+	for {
+		var host, port string
+		var bracketed, hasPort bool
+		if strings.HasPrefix(r, "[") {
+			end := strings.IndexByte(r, ']')
+			if end < 0 {
+				return p, errors.New(`flypg: the database URL has no "]" after its IPv6 host address`)
+			}
+			host, bracketed, r = r[1:end], true, r[end+1:]
+		} else {
+			i := strings.IndexAny(r, ":/?,")
+			if i < 0 {
+				i = len(r)
+			}
+			host, r = r[:i], r[i:]
+		}
+		if strings.HasPrefix(r, ":") {
+			r = r[1:]
+			i := strings.IndexAny(r, "/?,")
+			if i < 0 {
+				i = len(r)
+			}
+			port, hasPort, r = r[:i], true, r[i:]
+		}
+		p.hosts++
+		if p.hosts == 1 {
+			p.host, p.port, p.bracketed, p.hasPort = host, port, bracketed, hasPort
+		}
+		if !strings.HasPrefix(r, ",") {
+			break
+		}
+		r = r[1:]
+	}
+	p.netloc, p.rest = start[:len(start)-len(r)], r
+	return p, nil
+}
+
+// checkURL splits a postgres:// URL, refusing one that pgx and net/url
+// (lib/pq's parser, and most tools') would read differently — nearly
+// always a password with an unencoded special character — since which
+// server and user such a URL names depends on who reads it.
+func checkURL(s string) (urlParts, error) {
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
+		return urlParts{}, errors.New("flypg: the database URL contains a space, control or non-ASCII character: percent-encode it")
+	}
+	if strings.Contains(s, "#") {
+		// A '#' ends a URL's path for net/url, not for pgx: most likely an
+		// unencoded '#' in the password.
+		return urlParts{}, errors.New("flypg: the database URL contains '#': percent-encode special characters in the user name and password (# is %23)")
+	}
+	authority, _, _ := strings.Cut(s[strings.Index(s, "://")+3:], "/")
 	if strings.Count(authority, "@") > 1 {
-		return "", errors.New("flypg: the database URL contains '@' in its user name or password: percent-encode it (@ is %40)")
+		return urlParts{}, errors.New("flypg: the database URL contains '@' in its user name or password: percent-encode it (@ is %40)")
 	}
-	if strings.Contains(primaryURL, "#") {
-		// A '#' ends a URL's path: most likely an unencoded '#' in the
-		// password, which pgx and net/url would read differently.
-		return "", errors.New("flypg: the database URL contains '#': percent-encode special characters in the user name and password (# is %23)")
+	u, err := url.Parse(s)
+	if err != nil {
+		return urlParts{}, backend.ParseError("the database URL", s, err)
 	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" || strings.Contains(u.Host, ",") {
-		return "", errors.New("flypg: the database URL must name exactly one host to derive the replica's address from; set FLYPG_DSN (Config.DSN) to the local database instead")
+	p, err := splitURL(s)
+	if err != nil {
+		return urlParts{}, err
 	}
-	host, err = nearestHost(host, inPrimary, region)
+	if strings.Contains(p.userinfo, "?") {
+		return urlParts{}, errors.New("flypg: the database URL contains '?' in its user name or password: percent-encode it (? is %3F)")
+	}
+	if (u.User == nil) != (p.userinfo == "") || p.hosts == 1 && (u.Hostname() != p.host || u.Port() != p.port) {
+		return urlParts{}, errors.New("flypg: the database URL reads differently to different parsers: percent-encode special characters in the user name and password")
+	}
+	return p, nil
+}
+
+func replicaURL(primaryURL string, inPrimary bool, region string) (string, error) {
+	parts, err := checkURL(primaryURL)
 	if err != nil {
 		return "", err
 	}
+	if parts.hosts != 1 || parts.host == "" {
+		return "", errors.New("flypg: the database URL must name exactly one host to derive the replica's address from; set FLYPG_DSN (Config.DSN) to the local database instead")
+	}
+	if strings.Contains(parts.host, "%") {
+		return "", errors.New("flypg: the database URL's host is percent-encoded or has an IPv6 zone: write the host plainly, or set FLYPG_DSN (Config.DSN) to the local database")
+	}
+	host, err := nearestHost(parts.host, inPrimary, region)
+	if err != nil {
+		return "", err
+	}
+	port, hasPort := parts.port, parts.hasPort
 	if !inPrimary {
-		port = replicaPort
+		port, hasPort = replicaPort, true
 	}
-	if port != "" {
-		u.Host = net.JoinHostPort(host, port)
-	} else if strings.Contains(host, ":") {
-		u.Host = "[" + host + "]"
-	} else {
-		u.Host = host
+	parts.setHost(host, port, hasPort)
+	return parts.String(), nil
+}
+
+// withDatabaseURL is s (a postgres:// URL) naming database name: the
+// path, and a dbname/database query parameter if one overrides it.
+func withDatabaseURL(s, name string) (string, error) {
+	p, err := checkURL(s)
+	if err != nil {
+		return "", err
 	}
-	return u.String(), nil
+	_, query, hasQuery := strings.Cut(p.rest, "?")
+	p.rest = "/" + uriEscape(name)
+	if hasQuery {
+		pairs := strings.Split(query, "&")
+		for i, pair := range pairs {
+			k, _, _ := strings.Cut(pair, "=")
+			if dk, err := url.PathUnescape(strings.Trim(k, " ")); err == nil && canonicalKey(dk) == "database" {
+				pairs[i] = k + "=" + uriEscape(name)
+			}
+		}
+		p.rest += "?" + strings.Join(pairs, "&")
+	}
+	return p.String(), nil
+}
+
+// uriEscape percent-encodes all but RFC 3986's unreserved characters, a
+// form pgx, libpq and net/url all decode alike.
+func uriEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // nearestHost applies the DNS prefix.
@@ -122,8 +285,12 @@ func replicaKeyValue(dsn string, inPrimary bool, region string) (string, error) 
 	if err != nil {
 		return "", backend.ParseError("the database connection string", dsn, err)
 	}
+	pairs, err := parseKeyValue(dsn)
+	if err != nil {
+		return "", fmt.Errorf("flypg: the database connection string: %w", err)
+	}
 	var hosts string
-	for _, kv := range parseKeyValue(dsn) {
+	for _, kv := range pairs {
 		if kv[0] == "host" {
 			hosts = kv[1]
 		}
@@ -135,11 +302,11 @@ func replicaKeyValue(dsn string, inPrimary bool, region string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	out := setKeyword(dsn, "host", host)
+	pairs = setKeyword(pairs, "host", host)
 	if !inPrimary {
-		out = setKeyword(out, "port", replicaPort)
+		pairs = setKeyword(pairs, "port", replicaPort)
 	}
-	return out, nil
+	return formatKeyValue(pairs), nil
 }
 
 // databaseName is the database a URL or connection string names, as pgx
@@ -154,36 +321,33 @@ func databaseName(dsn string) (string, error) {
 
 // withDatabase returns dsn pointed at database name.
 func withDatabase(dsn, name string) (string, error) {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", backend.ParseError("FLYPG_DSN", dsn, err)
-		}
-		u.Path = "/" + name
-		u.RawPath = ""
-		q := u.Query()
-		if q.Has("dbname") {
-			q.Set("dbname", name)
-			u.RawQuery = q.Encode()
-		}
-		return u.String(), nil
+	if isURL(dsn) {
+		return withDatabaseURL(dsn, name)
 	}
-	return setKeyword(dsn, "dbname", name), nil
+	pairs, err := parseKeyValue(dsn)
+	if err != nil {
+		return "", fmt.Errorf("flypg: FLYPG_DSN: %w", err)
+	}
+	return formatKeyValue(setKeyword(pairs, "dbname", name)), nil
 }
 
-// setKeyword sets key=value in a key=value connection string, replacing an
-// existing setting. The string is rewritten with every value quoted.
-func setKeyword(dsn, key, value string) string {
-	pairs := parseKeyValue(dsn)
+// setKeyword sets key to value in pairs, replacing every setting pgx reads
+// as the same key ("dbname" and "database" are one), or appending it.
+func setKeyword(pairs [][2]string, key, value string) [][2]string {
 	found := false
 	for i := range pairs {
-		if pairs[i][0] == key {
+		if canonicalKey(pairs[i][0]) == canonicalKey(key) {
 			pairs[i][1], found = value, true
 		}
 	}
 	if !found {
 		pairs = append(pairs, [2]string{key, value})
 	}
+	return pairs
+}
+
+// formatKeyValue writes pairs as a connection string, every value quoted.
+func formatKeyValue(pairs [][2]string) string {
 	var b strings.Builder
 	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 	for i, p := range pairs {
@@ -195,51 +359,94 @@ func setKeyword(dsn, key, value string) string {
 	return b.String()
 }
 
-// parseKeyValue splits "k1=v1 k2 = 'v 2'" into its settings, as libpq
-// reads them: spaces around '=', single-quoted values with backslash
-// escapes.
-func parseKeyValue(s string) [][2]string {
+// canonicalKey is pgx's one alias among connection string keywords.
+func canonicalKey(k string) string {
+	if k == "dbname" {
+		return "database"
+	}
+	return k
+}
+
+// kvSpace is the white space of a keyword/value connection string (C's
+// isspace, as libpq and pgx read it).
+const kvSpace = " \t\n\r\v\f"
+
+// parseKeyValue splits "k1=v1 k2 = 'v 2'" into its settings in order,
+// following pgx's parser (pgconn's parseKeywordValueSettings, after
+// libpq's) rule for rule: a keyword runs to the next '=' and may not
+// contain white space; an unquoted value ends at white space; a quoted one
+// at the closing quote; a backslash escapes the next byte (a trailing one
+// is dropped); an empty user is ignored. Reading any differently from pgx
+// would rewrite a setting pgx never saw, or miss one it did.
+func parseKeyValue(s string) ([][2]string, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, errors.New("forbidden NUL byte in connection string")
+	}
 	var out [][2]string
-	i := 0
-	skip := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
-			i++
+	s = strings.TrimLeft(s, kvSpace)
+	for len(s) > 0 {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return nil, errors.New("invalid keyword/value")
 		}
-	}
-	for {
-		skip()
-		if i >= len(s) {
-			return out
+		key := strings.Trim(s[:eq], kvSpace)
+		if i := strings.IndexAny(key, kvSpace); i >= 0 {
+			return nil, fmt.Errorf("missing \"=\" after %q in connection info string", key[:i])
 		}
-		start := i
-		for i < len(s) && s[i] != '=' && s[i] != ' ' {
-			i++
-		}
-		key := s[start:i]
-		skip()
-		if i < len(s) && s[i] == '=' {
-			i++
-		}
-		skip()
-		var val strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			for i++; i < len(s) && s[i] != '\''; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
+		s = strings.TrimLeft(s[eq+1:], kvSpace)
+		var raw string
+		switch {
+		case len(s) == 0:
+		case s[0] != '\'':
+			end := 0
+			for ; end < len(s) && !strings.ContainsRune(kvSpace, rune(s[end])); end++ {
+				if s[end] == '\\' {
+					if end++; end == len(s) {
+						break
+					}
 				}
-				val.WriteByte(s[i])
 			}
-			i++
-		} else {
-			for ; i < len(s) && s[i] != ' '; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
+			raw, s = s[:end], strings.TrimLeft(s[end:], kvSpace)
+		default:
+			s = s[1:]
+			end := 0
+			for ; end < len(s) && s[end] != '\''; end++ {
+				if s[end] == '\\' {
+					end++
 				}
-				val.WriteByte(s[i])
+			}
+			if end >= len(s) {
+				return nil, errors.New("unterminated quoted string in connection info string")
+			}
+			raw, s = s[:end], strings.TrimLeft(s[end+1:], kvSpace)
+		}
+		if key == "" {
+			return nil, errors.New("invalid keyword/value")
+		}
+		val := unescapeValue(raw)
+		if key == "user" && val == "" {
+			continue
+		}
+		out = append(out, [2]string{key, val})
+	}
+	return out, nil
+}
+
+// unescapeValue applies the backslash rule to a value's raw text.
+func unescapeValue(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			if i++; i == len(s) {
+				break
 			}
 		}
-		out = append(out, [2]string{key, val.String()})
+		b.WriteByte(s[i])
 	}
+	return b.String()
 }
 
 // redactErr is err's message with dsn's password (and anything that looks
