@@ -47,6 +47,9 @@ func TestReplicaURL(t *testing.T) {
 		{name: "scheme in capitals", url: "POSTGRES://db.internal?dbname=0=0", region: "lax", primary: "syd", wantErr: "scheme"},
 		{name: "no host", url: "postgres:///app", region: "lax", primary: "syd", wantErr: "host"},
 		{name: "garbage", url: "::", region: "lax", primary: "syd", wantErr: "parse"},
+		// pgx would read the database as "app\n": refused, not trimmed
+		// into a different database than the one pgx would open.
+		{name: "trailing newline", url: "postgres://db.internal/app\n", region: "syd", primary: "syd", wantErr: "control"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,7 +41,6 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 	if primaryRegion == "" {
 		return primaryURL, nil
 	}
-	primaryURL = strings.Trim(primaryURL, kvSpace) // an env var's trailing newline
 	inPrimary := region == primaryRegion
 	var out string
 	var err error
