@@ -49,6 +49,8 @@ func TestReplicaURL(t *testing.T) {
 		{name: "garbage", url: "::", region: "lax", primary: "syd", wantErr: "parse"},
 		// pgx would read the database as "app\n": refused, not trimmed
 		// into a different database than the one pgx would open.
+		{name: "host in the query", url: "postgres://db.internal/app?host=other.internal", region: "lax", primary: "syd", wantErr: "host in its query"},
+		{name: "port in the query", url: "postgres://db.internal/app?sslmode=disable&%70ort=5432", region: "syd", primary: "syd", wantErr: "port in its query"},
 		{name: "trailing newline", url: "postgres://db.internal/app\n", region: "syd", primary: "syd", wantErr: "control"},
 	}
 	for _, tc := range cases {
@@ -187,6 +189,8 @@ func FuzzReplicaURL(f *testing.F) {
 		assert.Equal(t, before.User, after.User)
 		assert.Equal(t, before.Password, after.Password)
 		assert.Equal(t, before.RuntimeParams, after.RuntimeParams)
+		assert.Contains(t, []string{before.Host, nearest + before.Host, nearest + strings.TrimPrefix(before.Host, nearest2)}, after.Host,
+			"the host is the one pgx read, prefixed")
 		if !primary {
 			assert.Equal(t, uint16(5433), after.Port)
 			assert.True(t, strings.HasPrefix(after.Host, nearest) || strings.HasSuffix(after.Host, ".flycast"), "host %q", after.Host)

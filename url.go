@@ -120,6 +120,27 @@ func (p *urlParts) setHost(host, port string, hasPort bool) {
 	p.netloc, p.hosts, p.host, p.port, p.hasPort = b.String(), 1, host, port, hasPort
 }
 
+// queryKey is the first of keys the URL's query string sets, or "".
+func (p urlParts) queryKey(keys ...string) string {
+	_, query, ok := strings.Cut(p.rest, "?")
+	if !ok {
+		return ""
+	}
+	for _, pair := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		dk, err := url.PathUnescape(strings.Trim(k, " "))
+		if err != nil {
+			continue
+		}
+		for _, want := range keys {
+			if canonicalKey(dk) == want {
+				return want
+			}
+		}
+	}
+	return ""
+}
+
 func splitURL(s string) (urlParts, error) {
 	var p urlParts
 	p.scheme = "postgres://"
@@ -206,6 +227,11 @@ func replicaURL(primaryURL string, inPrimary bool, region string) (string, error
 	parts, err := checkURL(primaryURL)
 	if err != nil {
 		return "", err
+	}
+	if k := parts.queryKey("host", "port"); k != "" {
+		// pgx lets the query override the host list: the host named
+		// before it is not the one a connection would use.
+		return "", fmt.Errorf("flypg: the database URL sets %s in its query string: name the host and port before the path, or set FLYPG_DSN (Config.DSN) to the local database", k)
 	}
 	if parts.hosts != 1 || parts.host == "" {
 		return "", errors.New("flypg: the database URL must name exactly one host to derive the replica's address from; set FLYPG_DSN (Config.DSN) to the local database instead")
