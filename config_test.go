@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,7 +41,7 @@ func TestReplicaURL(t *testing.T) {
 			want: "host='top1.nearest.of.db.internal' port='5433' dbname='app' user='u' password='p w'"},
 		{name: "ip host in a replica region", url: "postgres://[fdaa::3]:5432/app", region: "lax", primary: "syd", wantErr: "FLYPG_DSN"},
 		{name: "localhost in a replica region", url: "postgres://localhost/app", region: "lax", primary: "syd", wantErr: "FLYPG_DSN"},
-		{name: "several hosts", url: "postgres://a.internal,b.internal/app", region: "lax", primary: "syd", wantErr: "exactly one host"},
+		{name: "several hosts", url: "postgres://a.internal,b.internal/app", region: "lax", primary: "syd", wantErr: "exactly one"},
 		{name: "not postgres", url: "mysql://db/app", region: "lax", primary: "syd", wantErr: "scheme"},
 		// pgx reads a URL only by its exact prefix: anything else would be
 		// read here as a URL and by pgx as keyword/value settings.
@@ -79,7 +80,6 @@ func TestReplicaURLReadsConnectionStringsAsPgxDoes(t *testing.T) {
 		"host=db.internal dbname=app\tuser=u",
 		"host=db.internal dbname=app password=p\\",
 		"host=db.internal database=app",
-		"host=db.internal database=app dbname=other",
 		"host=db.internal application_name=a://b dbname=app",
 		"host=db.internal user= dbname=app",
 		"host = db.internal  dbname = 'a p\\'p' ",
@@ -116,6 +116,85 @@ func TestReplicaURLReadsConnectionStringsAsPgxDoes(t *testing.T) {
 	}
 }
 
+// Strings that pgx and lib/pq (or net/url) read differently, or that name
+// a host the rewrite would not replace, are refused with a reason — never
+// rewritten into a string that connects elsewhere for one of them. Each
+// was accepted by the first rewrite (found by review).
+func TestReplicaURLRefusesAmbiguousStrings(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"postgres://db.internal/zzz?dbname=app", "both in the URL and in its query"},
+		{"postgres://db.internal/?dbname=x&dbname=y", "twice"},
+		{"postgres://db.internal?database=x&dbname=y", "twice"},
+		{"host=db.internal database=x dbname=y", "twice"},
+		{"postgres://u:pw@db.internal/app?user=other", "both in the URL"},
+		{"postgres://u:pw@db.internal/app?password=other", "both in the URL"},
+		{"postgres://db.internal/app?sslmode=disable&sslmode=require", "twice"},
+		{"postgres://db.internal/app?ssl=true", "sslmode=require"},
+		{"postgres://db.internal/app?application_name=a+b", "percent-encode"},
+		{"postgres://db.internal/app?hostaddr=10.0.0.1", "hostaddr"},
+		{"host=db.internal hostaddr=10.0.0.1 dbname=app", "hostaddr"},
+		{"postgres://u:p@db.internal/app?service=foo", "service"},
+		{"host=db.internal service=foo", "service"},
+		{"host=db.internal\u00a0dbname=app", "non-ASCII"},
+		{"host=db.internal dbname=app\u2028user=admin", "non-ASCII"},
+		{"postgres://u:pw@]/app", "neither a DNS name"},
+		{"postgres://u:pw@db.internal:99999/app", "parse"},
+		{" postgres://=x host=db.internal dbname=app", "plain word"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			out, err := ReplicaURL(tc.in, "lax", "syd")
+			assert.ErrorContains(t, err, tc.want, "got %q", out)
+		})
+	}
+	t.Run("PGHOST with several hosts", func(t *testing.T) {
+		t.Setenv("PGHOST", "a.internal,b.internal")
+		_, err := ReplicaURL("dbname=app user=u", "lax", "syd")
+		assert.ErrorContains(t, err, "exactly one")
+	})
+	t.Run("PGSERVICE", func(t *testing.T) {
+		t.Setenv("PGSERVICE", "foo")
+		_, err := ReplicaURL("postgres://db.internal/app", "lax", "syd")
+		assert.ErrorContains(t, err, "PGSERVICE")
+	})
+}
+
+// DNS names are compared without case and with or without the trailing
+// dot: the prefix is never doubled and .flycast never prefixed.
+func TestReplicaURLComparesNamesAsDNSDoes(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://db.flycast./app":                 "postgres://db.flycast.:5433/app",
+		"postgres://Top1.Nearest.Of.db.internal/app": "postgres://Top1.Nearest.Of.db.internal:5433/app",
+		"postgres://TOP2.nearest.of.db.internal/app": "postgres://top1.nearest.of.db.internal:5433/app",
+		"postgres://DB.Internal/app":                 "postgres://top1.nearest.of.DB.Internal:5433/app",
+	} {
+		got, err := ReplicaURL(in, "lax", "syd")
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	_, err := ReplicaURL("postgres://LOCALHOST/app", "lax", "syd")
+	assert.ErrorContains(t, err, "address")
+}
+
+// An explicit FLYPG_DSN is pointed at the primary URL's database; a primary
+// URL that names none means the user's database, as the server reads it
+// (it was pointed at "", which opens the DSN's default instead).
+func TestLocalDSNGetsThePrimaryURLsDatabase(t *testing.T) {
+	for _, tc := range []struct{ primary, dsn string }{
+		{"postgres://app:pw@db.internal:5432", "postgres://postgres:pw@localhost:5433/postgres"},
+		{"postgres://app:pw@db.internal:5432/app", "host=localhost port=5433 user=postgres dbname=postgres"},
+		{"postgres://x:pw@db.internal:5432/app", "postgres://postgres@/postgres?host=/var/run/postgresql"},
+	} {
+		c := Config{DatabaseURL: tc.primary, DSN: tc.dsn, Region: "lax", PrimaryRegion: "syd"}
+		local, err := c.localFor(tc.primary)
+		require.NoError(t, err, tc.dsn)
+		cfg, err := pgconn.ParseConfig(local)
+		require.NoError(t, err, local)
+		assert.Equal(t, "app", cfg.Database, local)
+		assert.Equal(t, "postgres", cfg.User, local)
+	}
+}
+
 // A password in a URL that does not parse must not reach the error, which
 // apps log.
 func TestReplicaURLErrorsHideThePassword(t *testing.T) {
@@ -131,12 +210,21 @@ func TestReplicaURLErrorsHideThePassword(t *testing.T) {
 		"postgres://ad min:hunter2-s3cret@db.internal:5432/app",
 		"postgres://admin:hunter2-s3cret\x7f@db.internal:5432/app",
 		"postgres://admin:hunter2-s3cret\u00e9@db.internal:5432/app",
+		// Parsers quote the piece of a mistyped password they stumble on.
+		"host=db.internal password=hunter2 s3cret dbname=app",
+		"postgres://u@db.internal/app?password=hunter2&s3cret",
+		"postgres://u@db.internal/app?password=hunter2=s3cret",
+		"postgres://u:hunter2%zzs3cret@db.internal/app",
 	} {
 		_, err := ReplicaURL(u, "lax", "syd")
 		require.Error(t, err, u)
 		assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
 		assert.NotContains(t, err.Error(), "s3cret", u)
 		_, err = (&Driver{}).OpenConnector(u)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "s3cret", u)
+		}
+		_, err = withDatabase(u, "other")
 		if err != nil {
 			assert.NotContains(t, err.Error(), "s3cret", u)
 		}
@@ -189,18 +277,41 @@ func FuzzReplicaURL(f *testing.F) {
 		assert.Equal(t, before.User, after.User)
 		assert.Equal(t, before.Password, after.Password)
 		assert.Equal(t, before.RuntimeParams, after.RuntimeParams)
-		assert.Contains(t, []string{before.Host, nearest + before.Host, nearest + strings.TrimPrefix(before.Host, nearest2)}, after.Host,
+		assert.Contains(t, []string{before.Host, nearest + before.Host, nearest + before.Host[min(len(nearest2), len(before.Host)):]}, after.Host,
 			"the host is the one pgx read, prefixed")
 		if !primary {
 			assert.Equal(t, uint16(5433), after.Port)
-			assert.True(t, strings.HasPrefix(after.Host, nearest) || strings.HasSuffix(after.Host, ".flycast"), "host %q", after.Host)
+			name := strings.ToLower(strings.TrimSuffix(after.Host, "."))
+			assert.True(t, strings.HasPrefix(name, nearest) || strings.HasSuffix(name, ".flycast"), "host %q", after.Host)
 		} else {
 			assert.Equal(t, before.Port, after.Port)
 		}
 		again, err := ReplicaURL(out, region, "syd")
 		require.NoError(t, err)
 		assert.Equal(t, out, again, "idempotent")
+		assertPQReadsAsPgx(t, out, after)
 	})
+}
+
+// assertPQReadsAsPgx: lib/pq, when it can read s at all, reads the same
+// server, database and user as pgx (cfg).
+func assertPQReadsAsPgx(t *testing.T, s string, cfg *pgconn.Config) {
+	t.Helper()
+	pc, err := pq.NewConfig(s)
+	if err != nil {
+		return
+	}
+	if !strings.HasPrefix(cfg.Host, "/") { // their defaults differ: a socket, localhost
+		assert.Equal(t, cfg.Host, pc.Host, "lib/pq's host of %q", s)
+		assert.Equal(t, cfg.Port, pc.Port, "lib/pq's port of %q", s)
+	}
+	assert.Equal(t, cfg.Password, pc.Password, "lib/pq's password of %q", s)
+	if pc.Database != "" || cfg.Database != "" {
+		assert.Equal(t, cfg.Database, pc.Database, "lib/pq's database of %q", s)
+	}
+	if pc.User != "" {
+		assert.Equal(t, cfg.User, pc.User, "lib/pq's user of %q", s)
+	}
 }
 
 // FuzzWithDatabase: whatever withDatabase accepts (an explicit FLYPG_DSN
@@ -237,6 +348,7 @@ func FuzzWithDatabase(f *testing.F) {
 		assert.Equal(t, before.Host, after.Host, out)
 		assert.Equal(t, before.Port, after.Port, out)
 		assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+		assertPQReadsAsPgx(t, out, after)
 	})
 }
 

@@ -60,7 +60,7 @@ func password(dsn string) string {
 func ParseError(what, raw string, err error) error {
 	i := strings.Index(raw, "://")
 	if _, uerr := url.Parse(raw); i < 0 || uerr == nil {
-		return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(err.Error(), raw))
+		return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(err.Error(), raw))
 	}
 	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 		return fmt.Errorf("flypg: %s contains a space, control or non-ASCII character: percent-encode it", what)
@@ -68,9 +68,46 @@ func ParseError(what, raw string, err error) error {
 	if at := strings.LastIndex(raw, "@"); at > i {
 		safe := raw[:i+3] + "user:xxxxx" + raw[at:]
 		if _, serr := url.Parse(safe); serr != nil {
-			return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(serr.Error(), safe))
+			return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(serr.Error(), safe))
 		}
 		return fmt.Errorf("flypg: %s does not parse: percent-encode special characters in its user name and password (# is %%23, / is %%2F, ? is %%3F, %% is %%25, @ is %%40)", what)
 	}
-	return fmt.Errorf("flypg: %s does not parse: %s", what, Redact(err.Error(), raw))
+	return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(err.Error(), raw))
+}
+
+// scrub is a parser's message about raw made safe to show: the copy of
+// the connection string parsers put in front ("cannot parse `…`:") is
+// dropped — its owner has it, and redacting a malformed one is guesswork
+// — and every quoted piece of raw the message names is masked unless it is
+// a connection setting's name or punctuation, since a parser that
+// stumbles in a mistyped password quotes the piece of it it stumbled on
+// (`missing "=" after "horse"`).
+func scrub(msg, raw string) string {
+	if strings.HasPrefix(msg, "cannot parse `") {
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+3:]
+		}
+	}
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		inner := q[1 : len(q)-1]
+		if inner == "" || safeWords[inner] || !strings.Contains(raw, inner) && !strings.Contains(raw, url.PathEscape(inner)) {
+			return q
+		}
+		if strings.Trim(inner, "=:/@?#&[]") == "" {
+			return q
+		}
+		return `"…"`
+	})
+	return Redact(msg, raw)
+}
+
+var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|` + "`[^`]*`")
+
+// safeWords are connection setting names a parser's message may quote.
+var safeWords = map[string]bool{
+	"host": true, "port": true, "dbname": true, "database": true, "user": true, "password": true,
+	"sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true, "sslpassword": true,
+	"sslsni": true, "sslnegotiation": true, "sslcertmode": true, "connect_timeout": true,
+	"application_name": true, "target_session_attrs": true, "service": true, "servicefile": true,
+	"options": true, "postgres": true, "postgresql": true,
 }
