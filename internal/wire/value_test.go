@@ -197,8 +197,9 @@ func FuzzValueDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// As a node decodes values from a peer: checked first.
 		var v Value
-		if err := msgpack.Unmarshal(b, &v); err != nil {
+		if err := Unmarshal(b, &v); err != nil {
 			return
 		}
 		// Whatever decodes must convert and re-encode without panicking.
