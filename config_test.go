@@ -1,6 +1,7 @@
 package flypg
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,10 +49,10 @@ func TestReplicaURL(t *testing.T) {
 		{name: "scheme in capitals", url: "POSTGRES://db.internal?dbname=0=0", region: "lax", primary: "syd", wantErr: "scheme"},
 		{name: "no host", url: "postgres:///app", region: "lax", primary: "syd", wantErr: "host"},
 		{name: "garbage", url: "::", region: "lax", primary: "syd", wantErr: "parse"},
-		// pgx would read the database as "app\n": refused, not trimmed
-		// into a different database than the one pgx would open.
 		{name: "host in the query", url: "postgres://db.internal/app?host=other.internal", region: "lax", primary: "syd", wantErr: "host in its query"},
 		{name: "port in the query", url: "postgres://db.internal/app?sslmode=disable&%70ort=5432", region: "syd", primary: "syd", wantErr: "port in its query"},
+		// pgx would read the database as "app\n": refused, not trimmed
+		// into a different database than the one pgx would open.
 		{name: "trailing newline", url: "postgres://db.internal/app\n", region: "syd", primary: "syd", wantErr: "control"},
 	}
 	for _, tc := range cases {
@@ -135,10 +136,13 @@ func TestReplicaURLRefusesAmbiguousStrings(t *testing.T) {
 		{"host=db.internal hostaddr=10.0.0.1 dbname=app", "hostaddr"},
 		{"postgres://u:p@db.internal/app?service=foo", "service"},
 		{"host=db.internal service=foo", "service"},
-		{"host=db.internal\u00a0dbname=app", "non-ASCII"},
-		{"host=db.internal dbname=app\u2028user=admin", "non-ASCII"},
+		{"host=db.internal\u00a0dbname=app", "neither a DNS name"},
+		{"postgres://db.internal/app?h%6Fst%3Devil.example%20x=1", "plain word"},
+		{"postgres://db.internal:5432/app?x%3D1%20password%3Dother%20user%3Dadmin%20y=1", "plain word"},
+		{"postgres://db.internal:5432/app?user=", "to nothing"},
+		{"postgres://u:p@db.internal/app?sslmode=", "to nothing"},
 		{"postgres://u:pw@]/app", "neither a DNS name"},
-		{"postgres://u:pw@db.internal:99999/app", "parse"},
+		{"postgres://u:pw@db.internal:99999/app", "port is not a number"},
 		{" postgres://=x host=db.internal dbname=app", "plain word"},
 	}
 	for _, tc := range cases {
@@ -157,6 +161,58 @@ func TestReplicaURLRefusesAmbiguousStrings(t *testing.T) {
 		_, err := ReplicaURL("postgres://db.internal/app", "lax", "syd")
 		assert.ErrorContains(t, err, "PGSERVICE")
 	})
+}
+
+// The URLs users actually have are accepted, and read after the rewrite by
+// pgx and lib/pq as before it but for the host and port (refusing any of
+// them would be as bad as misreading it).
+func TestReplicaURLAcceptsOrdinaryURLs(t *testing.T) {
+	for _, in := range []string{
+		"postgres://user:pass@myapp-db.flycast:5432/myapp?sslmode=disable",
+		"postgres://user:pass@myapp-db.flycast:5432",
+		"postgres://postgres:s3cr3t@myapp-db.internal:5432/myapp",
+		"postgresql://postgres.abcd:pw@aws-0-us-east-1.pooler.supabase.com:6543/postgres?sslmode=require",
+		"postgresql://u:pw@ep-cool-name-123456.us-east-2.aws.neon.tech/neondb?sslmode=require&channel_binding=require",
+		"postgres://u:pw@db.internal/app?options=-c%20search_path%3Dx",
+		"postgres://u:%25%26%3D%23%40%3F%2F%3A%20%27%22@db.internal/app",
+		"postgres://u:p,;=!*()$'~&@db.internal/app",
+		"postgres://u:p@db.internal/caf%C3%A9",
+		"postgres://u:p@db.internal/café",
+		"postgres://u:p@db.internal:5432?application_name=me@x",
+		"postgres://u:p@my_db.internal/app",
+		"host=db.internal dbname=café user=u password=pässwort",
+		"host=db.internal port=5432 dbname=app user=u password='with space' sslmode=require",
+	} {
+		t.Run(in, func(t *testing.T) {
+			before, err := pgconn.ParseConfig(in)
+			require.NoError(t, err)
+			for _, region := range []string{"lax", "syd"} {
+				out, err := ReplicaURL(in, region, "syd")
+				require.NoError(t, err, region)
+				after, err := pgconn.ParseConfig(out)
+				require.NoError(t, err, out)
+				assert.Equal(t, before.Database, after.Database, out)
+				assert.Equal(t, before.User, after.User, out)
+				assert.Equal(t, before.Password, after.Password, out)
+				assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+				assert.Equal(t, len(before.Fallbacks), len(after.Fallbacks), out)
+				assertPQReadsAsPgx(t, out, after)
+			}
+		})
+	}
+}
+
+// A password from a password file is found by host and port, so the
+// rewritten host has none: said as such, not as a failed rewrite.
+func TestReplicaURLPasswordFile(t *testing.T) {
+	pass := t.TempDir() + "/pgpass"
+	require.NoError(t, os.WriteFile(pass, []byte("db.internal:5432:app:u:filepw\n"), 0o600))
+	t.Setenv("PGPASSFILE", pass)
+	_, err := ReplicaURL("postgres://u@db.internal:5432/app", "lax", "syd")
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "password file")
+	assert.ErrorContains(t, err, "top1.nearest.of.db.internal:5433")
+	assert.NotContains(t, err.Error(), "filepw")
 }
 
 // DNS names are compared without case and with or without the trailing
@@ -215,11 +271,23 @@ func TestReplicaURLErrorsHideThePassword(t *testing.T) {
 		"postgres://u@db.internal/app?password=hunter2&s3cret",
 		"postgres://u@db.internal/app?password=hunter2=s3cret",
 		"postgres://u:hunter2%zzs3cret@db.internal/app",
+		// Quotes and bytes a parser escapes when it quotes them (found by
+		// review: the escaped piece no longer matched the string).
+		"host=db.internal password=hunter2 \"s3cret dbname=app",
+		"host=db.internal password=hunter2\" s3cret\" x dbname=app",
+		"host=db.internal password='hunter2'\"s3cret' dbname=app",
+		"host=db.internal password=hunter2 s3cret\u00a0x dbname=app",
+		"host=db.internal password=hunter2 s3cr\x7fet dbname=app",
+		"host=db.internal password=hunter2 s3cret\xff dbname=app",
+		"host=db.internal sslpassword=hunter2 s3cret dbname=app",
+		"postgres://u@db.internal/app?password=hunter2&s3\"cret",
+		"postgres://u@db.internal/app?password=hunter2&s3\"cr%zzet=1",
 	} {
 		_, err := ReplicaURL(u, "lax", "syd")
 		require.Error(t, err, u)
 		assert.NotContains(t, err.Error(), "hunter2-s3cret", u)
 		assert.NotContains(t, err.Error(), "s3cret", u)
+		assert.NotContains(t, err.Error(), "cret", u)
 		_, err = (&Driver{}).OpenConnector(u)
 		if err != nil {
 			assert.NotContains(t, err.Error(), "s3cret", u)
@@ -229,10 +297,6 @@ func TestReplicaURLErrorsHideThePassword(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cret", u)
 		}
 		if strings.Contains(u, "://") {
-			_, err = withDatabase(u, "other")
-			if err != nil {
-				assert.NotContains(t, err.Error(), "s3cret", u)
-			}
 			_, err = databaseName(u)
 			if err != nil {
 				assert.NotContains(t, err.Error(), "s3cret", u)
@@ -268,9 +332,7 @@ func FuzzReplicaURL(f *testing.F) {
 			return
 		}
 		before, err := pgconn.ParseConfig(in)
-		if err != nil {
-			return // ReplicaURL is lenient about what pgx would refuse later
-		}
+		require.NoError(t, err, "ReplicaURL accepted %q, which pgx refuses", in)
 		after, err := pgconn.ParseConfig(out)
 		require.NoError(t, err, "ReplicaURL(%q) = %q does not parse", in, out)
 		assert.Equal(t, before.Database, after.Database)

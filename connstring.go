@@ -204,15 +204,18 @@ func splitURL(s string) (urlParts, error) {
 // that pgx and net/url or lib/pq would read differently — nearly always a
 // password with an unencoded special character.
 func checkURL(s, what string) (urlParts, error) {
-	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
-		return urlParts{}, fmt.Errorf("flypg: %s contains a space, control or non-ASCII character: percent-encode it", what)
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 || !utf8.ValidString(s) {
+		return urlParts{}, fmt.Errorf("flypg: %s contains a space or control character, or bytes that are not UTF-8: percent-encode it", what)
 	}
 	if strings.Contains(s, "#") {
 		// A '#' ends a URL's path for net/url, not for pgx: most likely an
 		// unencoded '#' in the password.
 		return urlParts{}, fmt.Errorf("flypg: %s contains '#': percent-encode special characters in the user name and password (# is %%23)", what)
 	}
-	authority, _, _ := strings.Cut(s[strings.Index(s, "://")+3:], "/")
+	authority := s[strings.Index(s, "://")+3:]
+	if i := strings.IndexAny(authority, "/?"); i >= 0 {
+		authority = authority[:i]
+	}
 	if strings.Count(authority, "@") > 1 {
 		return urlParts{}, fmt.Errorf("flypg: %s contains '@' in its user name or password: percent-encode it (@ is %%40)", what)
 	}
@@ -252,7 +255,19 @@ func checkURL(s, what string) (urlParts, error) {
 		// separator; pgx reads both as themselves.
 		return urlParts{}, fmt.Errorf("flypg: %s has '+' or ';' in its query string: percent-encode them (+ is %%2B, ; is %%3B)", what)
 	}
-	keys, _ := p.query()
+	keys, pairs := p.query()
+	for i, k := range keys {
+		// lib/pq writes a URL's query keys, decoded, into keyword/value
+		// settings unquoted: "h%6Fst%3Devil x=1" would set its host.
+		if !plainWord(k) {
+			return urlParts{}, fmt.Errorf("flypg: %s has a query parameter whose name is not a plain word", what)
+		}
+		if _, v, _ := strings.Cut(pairs[i], "="); strings.Trim(v, " ") == "" {
+			// pgx sets an empty value; lib/pq ignores it, and the
+			// environment's (PGUSER, PGSSLMODE, …) or its default applies.
+			return urlParts{}, fmt.Errorf("flypg: %s sets %s to nothing in its query string: remove it or give it a value", what, keyName(k))
+		}
+	}
 	seen := map[string]bool{}
 	user, hasPassword := "", false
 	if p.userinfo != "" {
@@ -325,10 +340,11 @@ func canonicalKey(k string) string {
 // libpq's) rule for rule: a keyword runs to the next '=' and may not
 // contain white space; an unquoted value ends at white space; a quoted one
 // at the closing quote; a backslash escapes the next byte (a trailing one
-// is dropped); an empty user is ignored. Beyond pgx, an unquoted value
-// may not hold a non-ASCII byte, since lib/pq splits values at Unicode
-// white space. Its errors never quote the string: a malformed one may cut
-// a password anywhere.
+// is dropped); an empty user is ignored. Beyond pgx, the string must be
+// UTF-8 (lib/pq replaces other bytes). Values are written back quoted, so
+// lib/pq, which also splits unquoted values at Unicode white space, reads
+// the result as pgx does. Its errors never quote the string: a malformed
+// one may cut a password anywhere.
 func parseKeyValue(s string) ([][2]string, error) {
 	if strings.IndexByte(s, 0) >= 0 {
 		return nil, errors.New("forbidden NUL byte in connection string")
@@ -354,9 +370,6 @@ func parseKeyValue(s string) ([][2]string, error) {
 		case s[0] != '\'':
 			end := 0
 			for ; end < len(s) && !strings.ContainsRune(kvSpace, rune(s[end])); end++ {
-				if s[end] >= 0x80 {
-					return nil, errors.New("an unquoted value holds a non-ASCII character: quote the value")
-				}
 				if s[end] == '\\' {
 					if end++; end == len(s) {
 						break
@@ -411,11 +424,8 @@ func checkKeyValue(pairs [][2]string, what string) error {
 	seen := map[string]bool{}
 	for _, kv := range pairs {
 		k := canonicalKey(kv[0])
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
-				return fmt.Errorf("flypg: %s has a setting whose name is not a plain word: quote values that contain white space", what)
-			}
+		if !plainWord(k) {
+			return fmt.Errorf("flypg: %s has a setting whose name is not a plain word: quote values that contain white space", what)
 		}
 		if seen[k] {
 			return fmt.Errorf("flypg: %s sets %s twice (pgx takes the last, lib/pq may not): set it once", what, keyName(k))
@@ -426,6 +436,20 @@ func checkKeyValue(pairs [][2]string, what string) error {
 		seen[k] = true
 	}
 	return nil
+}
+
+// plainWord is a setting's name as libpq spells them: [A-Za-z_][A-Za-z0-9_]*.
+func plainWord(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // setKeyword sets key to value in pairs, replacing the setting pgx reads

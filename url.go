@@ -72,11 +72,29 @@ func ReplicaURL(primaryURL, region, primaryRegion string) (string, error) {
 		return "", err
 	}
 	after, err := pgconn.ParseConfig(out)
+	if err == nil && after.Password != before.Password && !holdsPassword(primaryURL) {
+		// pgx found the password in a password file, by host and port.
+		return "", fmt.Errorf("flypg: the password for %s comes from a password file (.pgpass, PGPASSFILE) entry for the primary's host and port: add one for %s:%d, or put the password in %s", what, after.Host, after.Port, what)
+	}
 	if err != nil || after.Database != before.Database || after.User != before.User || after.Password != before.Password {
 		// Every rule above exists so that this cannot happen.
 		return "", fmt.Errorf("flypg: %s could not be rewritten for the replica without changing it: set FLYPG_DSN (Config.DSN) to the local database", what)
 	}
 	return out, nil
+}
+
+// holdsPassword: s sets a password itself (in a URL's user information
+// or a password setting), not through a password file.
+func holdsPassword(s string) bool {
+	if isURL(s) {
+		if p, err := splitURL(s); err == nil {
+			_, pw, ok := strings.Cut(strings.TrimSuffix(p.userinfo, "@"), ":")
+			if ok && pw != "" {
+				return true
+			}
+		}
+	}
+	return strings.Contains(strings.ToLower(s), "password")
 }
 
 // whatConnString names a connection string's form in errors.
@@ -127,7 +145,7 @@ func replicaURL(primaryURL string, before *pgconn.Config, inPrimary bool, region
 	if len(parts.hosts) != 1 || parts.host == "" {
 		return "", errors.New("flypg: the database URL must name exactly one host to derive the replica's address from; set FLYPG_DSN (Config.DSN) to the local database instead")
 	}
-	host, err := nearestHost(parts.host, inPrimary, region)
+	host, err := nearestHost(parts.host, "the database URL", inPrimary, region)
 	if err != nil {
 		return "", err
 	}
@@ -156,7 +174,7 @@ func replicaKeyValue(dsn string, cfg *pgconn.Config, inPrimary bool, region stri
 	if !validHost(cfg.Host) {
 		return "", errors.New("flypg: the database connection string's host is neither a DNS name nor an IP address: set FLYPG_DSN (Config.DSN) to the local database")
 	}
-	host, err := nearestHost(cfg.Host, inPrimary, region)
+	host, err := nearestHost(cfg.Host, "the database connection string", inPrimary, region)
 	if err != nil {
 		return "", err
 	}
@@ -169,14 +187,14 @@ func replicaKeyValue(dsn string, cfg *pgconn.Config, inPrimary bool, region stri
 
 // nearestHost applies the DNS prefix. Names are compared as DNS compares
 // them: without case, and with or without the root's trailing dot.
-func nearestHost(host string, inPrimary bool, region string) (string, error) {
+func nearestHost(host, what string, inPrimary bool, region string) (string, error) {
 	name := strings.ToLower(strings.TrimSuffix(host, "."))
 	switch {
 	case net.ParseIP(host) != nil || name == "localhost":
 		if inPrimary {
 			return host, nil
 		}
-		return "", fmt.Errorf("flypg: the database URL's host %s is an address, so the %s replica's address cannot be derived from it: set FLYPG_DSN (Config.DSN) to the local database", host, region)
+		return "", fmt.Errorf("flypg: %s's host %s is an address, so the %s replica's address cannot be derived from it: set FLYPG_DSN (Config.DSN) to the local database", what, host, region)
 	case strings.HasSuffix(name, ".flycast"), strings.HasPrefix(name, nearest):
 		return host, nil
 	case strings.HasPrefix(name, nearest2):

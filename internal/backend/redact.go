@@ -12,7 +12,9 @@ import (
 // Errors of url.Parse, pgx.ParseConfig and pgconn quote connection strings,
 // and apps log errors: secrets must never reach them.
 func Redact(s, dsn string) string {
-	if pw := password(dsn); pw != "" {
+	// A password shorter than that would be found in ordinary words, and
+	// masking it there spells it out ("failxxxxxd" for "e").
+	if pw := password(dsn); len(pw) >= 4 {
 		s = strings.ReplaceAll(s, pw, "xxxxx")
 		if esc := url.QueryEscape(pw); esc != pw {
 			s = strings.ReplaceAll(s, esc, "xxxxx")
@@ -52,62 +54,83 @@ func password(dsn string) string {
 }
 
 // ParseError is the error for a connection string raw that did not parse
-// (err, from url.Parse or the driver's parser), saying what is wrong
-// without quoting its password. Parsers quote the URL, and a password
-// holding '#', '?' or '/' cuts it where no redaction can find the
-// password — so when the URL itself does not parse, the message comes from
-// parsing it with its user info replaced, or names the rule it breaks.
+// (err, from url.Parse or a driver's parser), saying what is wrong without
+// quoting any of it. Parsers quote the string, or the piece of it they
+// stumbled on — in a mistyped password, a piece of the password — and no
+// redaction can tell where a malformed string's password ends. So the
+// message is a fixed text for the kind of mistake the parser reports,
+// and the parser's own words are kept only when the string holds no
+// password at all. what names the string ("the database URL"); for a
+// keyword/value string it is said as "connection string".
 func ParseError(what, raw string, err error) error {
-	i := strings.Index(raw, "://")
-	if _, uerr := url.Parse(raw); i < 0 || uerr == nil {
-		return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(err.Error(), raw))
+	if !isURL(raw) && strings.HasSuffix(what, " URL") {
+		what = strings.TrimSuffix(what, " URL") + " connection string"
 	}
-	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
-		return fmt.Errorf("flypg: %s contains a space, control or non-ASCII character: percent-encode it", what)
-	}
-	if at := strings.LastIndex(raw, "@"); at > i {
-		safe := raw[:i+3] + "user:xxxxx" + raw[at:]
-		if _, serr := url.Parse(safe); serr != nil {
-			return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(serr.Error(), safe))
+	msg := err.Error()
+	for _, k := range parseKinds {
+		if strings.Contains(msg, k.match) {
+			return fmt.Errorf("flypg: %s does not parse: %s", what, k.say)
 		}
-		return fmt.Errorf("flypg: %s does not parse: percent-encode special characters in its user name and password (# is %%23, / is %%2F, ? is %%3F, %% is %%25, @ is %%40)", what)
 	}
-	return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(err.Error(), raw))
+	if !holdsPassword(raw) {
+		return fmt.Errorf("flypg: %s does not parse: %s", what, scrub(msg, raw))
+	}
+	return fmt.Errorf("flypg: %s does not parse (the parser's message is withheld: it may quote the password): "+
+		"in a URL, percent-encode special characters in the user name and password (# is %%23, / is %%2F, ? is %%3F, %% is %%25, @ is %%40); "+
+		"in keyword/value settings, quote values holding spaces or quotes", what)
 }
 
-// scrub is a parser's message about raw made safe to show: the copy of
-// the connection string parsers put in front ("cannot parse `…`:") is
-// dropped — its owner has it, and redacting a malformed one is guesswork
-// — and every quoted piece of raw the message names is masked unless it is
-// a connection setting's name or punctuation, since a parser that
-// stumbles in a mistyped password quotes the piece of it it stumbled on
-// (`missing "=" after "horse"`).
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// holdsPassword: raw may hold a password (a URL's user information, any
+// password setting), so a parser's message about it may quote one.
+func holdsPassword(raw string) bool {
+	if strings.Contains(strings.ToLower(raw), "password") {
+		return true
+	}
+	if i := strings.Index(raw, "://"); i >= 0 && strings.Contains(raw[i:], "@") {
+		return true
+	}
+	return false
+}
+
+// parseKinds map the messages of pgx's, lib/pq's and net/url's parsers to
+// what to say instead: none quotes anything from the string.
+var parseKinds = []struct{ match, say string }{
+	{"invalid port", "its port is not a number from 1 to 65535"},
+	{"missing \"=\"", "a setting has no '=' after its name: quote values holding spaces"},
+	{"missing key/value separator", "a query parameter has no '=': percent-encode '&' and '=' inside values (& is %26, = is %3D)"},
+	{"extra key/value separator", "a query parameter has a second '=': percent-encode '=' inside values (= is %3D)"},
+	{"unterminated quoted string", "a quoted value has no closing quote"},
+	{"invalid percent-encoded token", "a '%' is not followed by two hex digits: percent-encode '%' as %25"},
+	{"invalid URL escape", "a '%' is not followed by two hex digits: percent-encode '%' as %25"},
+	{"unexpected spaces found", "it contains a space: percent-encode it as %20"},
+	{"forbidden NUL", "it contains a NUL byte"},
+	{"%00", "it contains a percent-encoded NUL byte (%00)"},
+	{"invalid character", "it contains a character a URL may not hold there: percent-encode it"},
+	{"invalid control character", "it contains a control character: percent-encode it"},
+	{"missing ']'", "an IPv6 host address has no closing ']'"},
+	{"looking for matching \"]\"", "an IPv6 host address has no closing ']'"},
+	{"IPv6 host address may not be empty", "an IPv6 host address is empty"},
+	{"first path segment in URL cannot contain colon", "it does not start with postgres://"},
+	{"invalid keyword/value", "it is neither a postgres:// URL nor keyword=value settings"},
+	{"failed to read service", "its service file could not be read"},
+	{"failed to configure TLS", "its TLS settings (sslmode, sslrootcert, sslcert, sslkey) could not be used"},
+	{"sslmode is invalid", "its sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full"},
+	{"connect_timeout", "its connect_timeout is not a number of seconds"},
+	{"target_session_attrs", "its target_session_attrs is not a known value"},
+}
+
+// scrub is a parser's message about raw (one holding no password) made
+// tidier: the copy of the string parsers put in front ("cannot parse
+// `…`:") is dropped, its owner has it.
 func scrub(msg, raw string) string {
 	if strings.HasPrefix(msg, "cannot parse `") {
 		if i := strings.LastIndex(msg, "`: "); i >= 0 {
 			msg = msg[i+3:]
 		}
 	}
-	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
-		inner := q[1 : len(q)-1]
-		if inner == "" || safeWords[inner] || !strings.Contains(raw, inner) && !strings.Contains(raw, url.PathEscape(inner)) {
-			return q
-		}
-		if strings.Trim(inner, "=:/@?#&[]") == "" {
-			return q
-		}
-		return `"…"`
-	})
 	return Redact(msg, raw)
-}
-
-var quoted = regexp.MustCompile(`"[^"]*"|'[^']*'|` + "`[^`]*`")
-
-// safeWords are connection setting names a parser's message may quote.
-var safeWords = map[string]bool{
-	"host": true, "port": true, "dbname": true, "database": true, "user": true, "password": true,
-	"sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true, "sslpassword": true,
-	"sslsni": true, "sslnegotiation": true, "sslcertmode": true, "connect_timeout": true,
-	"application_name": true, "target_session_attrs": true, "service": true, "servicefile": true,
-	"options": true, "postgres": true, "postgresql": true,
 }
