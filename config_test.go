@@ -96,12 +96,7 @@ func TestReplicaURLReadsConnectionStringsAsPgxDoes(t *testing.T) {
 					assert.ErrorContains(t, err, "FLYPG_DSN")
 					continue
 				}
-				after, err := pgconn.ParseConfig(out)
-				require.NoError(t, err, out)
-				assert.Equal(t, before.Database, after.Database, out)
-				assert.Equal(t, before.User, after.User, out)
-				assert.Equal(t, before.Password, after.Password, out)
-				assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+				after := assertRewrittenAlike(t, before, out)
 				if region == "lax" {
 					assert.Equal(t, uint16(5433), after.Port, out)
 					assert.Equal(t, nearest+before.Host, after.Host, out)
@@ -189,17 +184,25 @@ func TestReplicaURLAcceptsOrdinaryURLs(t *testing.T) {
 			for _, region := range []string{"lax", "syd"} {
 				out, err := ReplicaURL(in, region, "syd")
 				require.NoError(t, err, region)
-				after, err := pgconn.ParseConfig(out)
-				require.NoError(t, err, out)
-				assert.Equal(t, before.Database, after.Database, out)
-				assert.Equal(t, before.User, after.User, out)
-				assert.Equal(t, before.Password, after.Password, out)
-				assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+				after := assertRewrittenAlike(t, before, out)
 				assert.Equal(t, len(before.Fallbacks), len(after.Fallbacks), out)
-				assertPQReadsAsPgx(t, out, after)
 			}
 		})
 	}
+}
+
+// assertRewrittenAlike: pgx reads out as it read the string before the
+// rewrite (before) but for host and port, and lib/pq reads out as pgx.
+func assertRewrittenAlike(t *testing.T, before *pgconn.Config, out string) *pgconn.Config {
+	t.Helper()
+	after, err := pgconn.ParseConfig(out)
+	require.NoError(t, err, out)
+	assert.Equal(t, before.Database, after.Database, out)
+	assert.Equal(t, before.User, after.User, out)
+	assert.Equal(t, before.Password, after.Password, out)
+	assert.Equal(t, before.RuntimeParams, after.RuntimeParams, out)
+	assertPQReadsAsPgx(t, out, after)
+	return after
 }
 
 // A password from a password file is found by host and port, so the
